@@ -1,0 +1,48 @@
+# Every target installs what it needs: a fresh clone with Python 3.11+, a JDK and Maven
+# is enough for `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: venv kafka kafka-stop run worker producer test unit lint bench chaos clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+## Start the local Kafka broker in the background; the last line is KAFKA_BOOTSTRAP_SERVERS=...
+kafka: venv
+	@$(BIN)/python -m streams.kafka_local start
+
+## Stop the background broker.
+kafka-stop: venv
+	@$(BIN)/python -m streams.kafka_local stop
+
+## Broker + worker + demo orders; prints the URLs; Ctrl-C stops everything.
+run: venv
+	@$(BIN)/python -m streams.devrun
+
+## The whole suite: lint, unit tests, integration tests against a real broker.
+test: venv
+	@$(BIN)/python -m streams.kafka_local resolve >/dev/null
+	$(BIN)/ruff check streams agents tables tests bench worker.py
+	$(BIN)/pytest -p no:cacheprovider
+
+unit: venv
+	$(BIN)/pytest -p no:cacheprovider tests/unit
+
+lint: venv
+	$(BIN)/ruff check streams agents tables tests bench worker.py
+	$(BIN)/mypy
+
+bench: venv
+	@$(BIN)/python -m streams.kafka_local resolve >/dev/null
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) var test-output

@@ -1,0 +1,199 @@
+"""Settings: one frozen object read from environment variables and validated at start.
+
+Every variable has a default that works on a laptop. A bad value raises `SettingsError`
+whose message names the variable, the value and what is allowed; `worker.py` prints that
+one line and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Literal
+
+from streams.errors import SettingsError
+
+ProcessingGuarantee = Literal["at_least_once", "exactly_once"]
+TableStore = Literal["rocksdb", "memory"]
+LogFormat = Literal["text", "json"]
+LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+_HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
+
+
+class Secret(str):
+    """A string that never shows itself in repr or logs."""
+
+    def __repr__(self) -> str:
+        return "Secret('**********')"
+
+
+def _int(low: int, high: int) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        try:
+            value = int(raw)
+        except ValueError:
+            raise ValueError(f"an integer from {low} to {high}") from None
+        if not low <= value <= high:
+            raise ValueError(f"an integer from {low} to {high}")
+        return value
+
+    return parse
+
+
+def _float(low: float, high: float) -> Callable[[str], float]:
+    def parse(raw: str) -> float:
+        try:
+            value = float(raw)
+        except ValueError:
+            raise ValueError(f"a number from {low} to {high}") from None
+        if not low <= value <= high:
+            raise ValueError(f"a number from {low} to {high}")
+        return value
+
+    return parse
+
+
+def _choice(*allowed: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        for option in allowed:
+            if raw.lower() == option.lower():
+                return option
+        raise ValueError("one of " + ", ".join(allowed))
+
+    return parse
+
+
+def _bootstrap(raw: str) -> str:
+    servers = [part.strip() for part in raw.split(",") if part.strip()]
+    if not servers or not all(_HOST_PORT.match(s) for s in servers):
+        raise ValueError("a comma-separated list of host:port")
+    return ",".join(servers)
+
+
+def _name(raw: str) -> str:
+    if not re.fullmatch(r"[A-Za-z0-9._\-]{1,200}", raw):
+        raise ValueError("letters, digits, '.', '_' or '-' (1 to 200 characters)")
+    return raw
+
+
+def _text(raw: str) -> str:
+    if not raw:
+        raise ValueError("a non-empty string")
+    return raw
+
+
+def _secret(raw: str) -> Secret:
+    return Secret(_text(raw))
+
+
+def _env(
+    name: str, parse: Callable[[str], Any], default: Any, doc: str
+) -> Any:
+    return field(default=default, metadata={"env": name, "parse": parse, "doc": doc})
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The platform's configuration. Build it with `Settings.from_env()`."""
+
+    bootstrap_servers: str = _env(
+        "KAFKA_BOOTSTRAP_SERVERS", _bootstrap, "127.0.0.1:9092",
+        "Kafka cluster to use, host:port[,host:port...]")
+    app_id: str = _env(
+        "APP_ID", _name, "streams-platform",
+        "Faust app id: names the consumer group and prefixes changelog topics")
+    web_host: str = _env("WEB_HOST", _text, "127.0.0.1", "address the worker web binds")
+    web_port: int = _env("WEB_PORT", _int(1, 65535), 8881, "worker web port")
+    producer_host: str = _env(
+        "PRODUCER_HOST", _text, "127.0.0.1", "address the producer service binds")
+    producer_port: int = _env("PRODUCER_PORT", _int(1, 65535), 8888, "producer service port")
+    data_dir: Path = _env(
+        "DATA_DIR", lambda raw: Path(_text(raw)), Path("var/data"),
+        "where the worker keeps table state (RocksDB)")
+    table_store: TableStore = _env(
+        "TABLE_STORE", _choice("rocksdb", "memory"), "rocksdb", "table storage backend")
+    topic_partitions: int = _env(
+        "TOPIC_PARTITIONS", _int(1, 10000), 3, "partitions of topics the app creates")
+    topic_replication: int = _env(
+        "TOPIC_REPLICATION", _int(1, 16), 1, "replication factor of topics the app creates")
+    batch_size: int = _env(
+        "BATCH_SIZE", _int(1, 100_000), 100, "records per batch (readBatchSize)")
+    flush_interval_ms: int = _env(
+        "FLUSH_INTERVAL_MS", _int(1, 3_600_000), 1000,
+        "longest wait before a partial batch is handled (flushInterval)")
+    flush_max_retries: int = _env(
+        "FLUSH_MAX_RETRIES", _int(0, 100), 3, "handler retries before dead-lettering")
+    retry_backoff_ms: int = _env(
+        "RETRY_BACKOFF_MS", _int(0, 600_000), 200, "first retry delay; doubles each retry")
+    processing_guarantee: ProcessingGuarantee = _env(
+        "PROCESSING_GUARANTEE", _choice("at_least_once", "exactly_once"), "at_least_once",
+        "offset commit semantics")
+    broker_connect_timeout_s: float = _env(
+        "BROKER_CONNECT_TIMEOUT_S", _float(1, 300), 10.0,
+        "how long start-up waits for the cluster before giving up")
+    log_level: LogLevel = _env(
+        "LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", "log level")
+    log_format: LogFormat = _env(
+        "LOG_FORMAT", _choice("text", "json"), "text", "human-readable or JSON lines")
+    sasl_mechanism: SaslMechanism | None = _env(
+        "KAFKA_SASL_MECHANISM", _choice("PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"), None,
+        "SASL mechanism; needs KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
+    sasl_username: str | None = _env(
+        "KAFKA_SASL_USERNAME", _text, None, "SASL user name")
+    sasl_password: Secret | None = _env(
+        "KAFKA_SASL_PASSWORD", _secret, None, "SASL password (never logged)")
+
+    @property
+    def flush_interval(self) -> float:
+        """Flush interval in seconds, as Faust's `within=` wants it."""
+        return self.flush_interval_ms / 1000
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        """Read and validate every variable; raise `SettingsError` on the first bad one."""
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        for spec in fields(cls):
+            name = spec.metadata["env"]
+            raw = env.get(name)
+            if raw is None or raw.strip() == "":
+                continue
+            try:
+                values[spec.name] = spec.metadata["parse"](raw.strip())
+            except ValueError as exc:
+                shown = "***" if "PASSWORD" in name else raw
+                raise SettingsError(f"{name}={shown!r} is invalid: expected {exc}") from None
+        settings = cls(**values)
+        settings._check_together()
+        return settings
+
+    def _check_together(self) -> None:
+        sasl = {
+            "KAFKA_SASL_MECHANISM": self.sasl_mechanism,
+            "KAFKA_SASL_USERNAME": self.sasl_username,
+            "KAFKA_SASL_PASSWORD": self.sasl_password,
+        }
+        given = [name for name, value in sasl.items() if value is not None]
+        if given and len(given) != len(sasl):
+            missing = [name for name in sasl if name not in given]
+            raise SettingsError(
+                f"{', '.join(given)} set without {', '.join(missing)}: "
+                "the SASL settings are required together"
+            )
+        if self.web_port == self.producer_port and self.web_host == self.producer_host:
+            raise SettingsError(
+                f"WEB_PORT and PRODUCER_PORT are both {self.web_port}: they must differ"
+            )
+
+    @classmethod
+    def describe(cls) -> list[tuple[str, str, str]]:
+        """(variable, default, meaning) for every setting, for docs and `--help`."""
+        return [
+            (spec.metadata["env"], str(spec.default), spec.metadata["doc"])
+            for spec in fields(cls)
+        ]
