@@ -28,3 +28,34 @@ class DecodeError(StreamsError):
 
 class TableError(StreamsError):
     """A table was used wrongly (not bound to an app, written outside a batch)."""
+
+
+class PublishError(StreamsError):
+    """A record could not be published to Kafka.
+
+    `topic`, `cause` (the last error, as text), `error_type` (its class name), `attempts`
+    made and whether the cause was `retriable` (a retriable cause means the attempts or the
+    deadline ran out; trying again later may succeed).
+    """
+
+    def __init__(
+        self, topic: str, cause: BaseException | str, attempts: int, *, retriable: bool
+    ) -> None:
+        self.topic = topic
+        self.cause = str(cause) or type(cause).__name__
+        self.error_type = type(cause).__name__ if isinstance(cause, BaseException) else "Error"
+        self.attempts = attempts
+        self.retriable = retriable
+        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        if retriable:
+            hint = "check that the brokers are up, or raise PUBLISH_MAX_ATTEMPTS/PUBLISH_DEADLINE_S"
+        else:
+            hint = "the error is not retriable: fix the record, topic or permissions"
+        super().__init__(
+            f"publishing to topic {topic!r} failed after {tries}: "
+            f"{self.error_type}: {self.cause} ({hint})"
+        )
+
+
+class UnknownTopicError(PublishError):
+    """The topic does not exist and topic auto-creation is off."""

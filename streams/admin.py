@@ -1,0 +1,69 @@
+"""Cluster administration through aiokafka's admin client: the topics the app needs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import TopicAlreadyExistsError
+
+from streams.errors import StreamsError
+
+log = logging.getLogger(__name__)
+
+
+class TopicMismatchError(StreamsError):
+    """An existing topic has a different partition count than the app needs."""
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    replication: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec],
+                        **client_options: object) -> list[str]:
+    """Create the topics that don't exist yet; return the names created.
+
+    An existing topic with another partition count is an error: keyed state and dead
+    letters rely on the partitioning the app was configured with.
+    """
+    wanted = {spec.name: spec for spec in specs}
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_options)
+    await admin.start()
+    try:
+        existing = await _partition_counts(admin, list(wanted))
+        for name, count in existing.items():
+            if count != wanted[name].partitions:
+                raise TopicMismatchError(
+                    f"topic {name!r} has {count} partitions, the app expects "
+                    f"{wanted[name].partitions} (TOPIC_PARTITIONS); use a topic with the "
+                    "same count or change the setting")
+        missing = [spec for name, spec in wanted.items() if name not in existing]
+        if missing:
+            try:
+                await admin.create_topics([
+                    NewTopic(spec.name, spec.partitions, spec.replication,
+                             topic_configs=spec.config)
+                    for spec in missing
+                ])
+            except TopicAlreadyExistsError:
+                pass  # another worker created it at the same moment
+            log.info("created topics %s", ", ".join(spec.name for spec in missing))
+        return [spec.name for spec in missing]
+    finally:
+        await admin.close()
+
+
+async def _partition_counts(admin: AIOKafkaAdminClient, names: list[str]) -> dict[str, int]:
+    present = set(await admin.list_topics()) & set(names)
+    if not present:
+        return {}
+    described = await admin.describe_topics(sorted(present))
+    return {entry["topic"]: len(entry["partitions"]) for entry in described
+            if entry.get("error_code", 0) == 0}

@@ -1,0 +1,165 @@
+"""The app factory: a Faust app configured from `Settings`, with the deployment's agents,
+tables and web views bound to it.
+
+`create_app` has no import side effects of its own: pass agents and tables explicitly
+(tests do), or let it import the deployment's `agents/` and `tables/` modules, whose
+declarations register themselves.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import logging
+import pkgutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import faust
+from aiokafka import AIOKafkaClient
+
+from streams.admin import TopicSpec, ensure_topics
+from streams.agents import DECLARED_AGENTS, BatchAgent
+from streams.errors import BrokerUnreachableError
+from streams.settings import Settings
+from streams.tables import DECLARED_TABLES, PerKeyTable
+from streams.web import register_views
+
+log = logging.getLogger(__name__)
+
+DEPLOYMENT_PACKAGES = ("tables", "agents")
+EXIT_BROKER_UNREACHABLE = 3
+
+
+class PlatformApp(faust.App):
+    """A Faust app that checks the cluster is reachable before it starts anything.
+
+    Without the check, Faust retries an unreachable broker forever; an operator should get
+    one line saying which servers did not answer and a non-zero exit instead.
+    """
+
+    platform_settings: Settings
+    batch_agents: list[BatchAgent]
+    platform_tables: list[PerKeyTable[Any]]
+
+    async def on_first_start(self) -> None:
+        try:
+            await check_broker(self.platform_settings)
+        except BrokerUnreachableError as exc:
+            # SystemExit passes through Faust's worker, which would print a traceback
+            # for any Exception.
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(EXIT_BROKER_UNREACHABLE) from None
+        settings = self.platform_settings
+        await ensure_topics(settings.bootstrap_servers, self.source_topics(),
+                            **_client_credentials(settings))
+        await super().on_first_start()
+
+    def source_topics(self) -> list[TopicSpec]:
+        """Topics the agents read and dead-letter to; Faust creates only its internal ones."""
+        settings = self.platform_settings
+        names = sorted({name for agent in self.batch_agents for name in agent.topic_names()})
+        return [TopicSpec(name, settings.topic_partitions, settings.topic_replication)
+                for name in names]
+
+
+async def check_broker(settings: Settings) -> None:
+    """Raise `BrokerUnreachableError` if no broker answers within the connect timeout."""
+    client = AIOKafkaClient(
+        bootstrap_servers=settings.bootstrap_servers,
+        request_timeout_ms=int(settings.broker_connect_timeout_s * 1000),
+        **_client_credentials(settings),
+    )
+    quiet = logging.getLogger("aiokafka")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # one line from us instead of aiokafka's retries
+    try:
+        await asyncio.wait_for(client.bootstrap(), settings.broker_connect_timeout_s)
+    except Exception as exc:
+        raise BrokerUnreachableError(
+            f"no Kafka broker answered at {settings.bootstrap_servers} within "
+            f"{settings.broker_connect_timeout_s:g}s ({type(exc).__name__}); check "
+            "KAFKA_BOOTSTRAP_SERVERS or start one with `make kafka`"
+        ) from None
+    finally:
+        quiet.setLevel(level)
+        await client.close()
+
+
+def _client_credentials(settings: Settings) -> dict[str, Any]:
+    if settings.sasl_mechanism is None:
+        return {}
+    return {
+        "security_protocol": "SASL_PLAINTEXT",
+        "sasl_mechanism": settings.sasl_mechanism,
+        "sasl_plain_username": settings.sasl_username,
+        "sasl_plain_password": settings.sasl_password,
+    }
+
+
+def discover_deployment(root: Path, packages: Sequence[str] = DEPLOYMENT_PACKAGES) -> None:
+    """Import every module of the deployment's `tables/` and `agents/` packages.
+
+    They are imported from `root` (the project folder), never from site-packages: the name
+    `tables` is also PyTables'.
+    """
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    for package_name in packages:
+        package = importlib.import_module(package_name)
+        for module in pkgutil.iter_modules(package.__path__):
+            importlib.import_module(f"{package_name}.{module.name}")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    agents: Sequence[BatchAgent] | None = None,
+    tables: Sequence[PerKeyTable[Any]] | None = None,
+) -> PlatformApp:
+    """Build the worker's Faust app.
+
+    `agents`/`tables` default to everything declared (registered) so far, usually by
+    `discover_deployment`.
+    """
+    app = PlatformApp(
+        settings.app_id,
+        broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
+        broker_credentials=_faust_credentials(settings),
+        store="rocksdb://" if settings.table_store == "rocksdb" else "memory://",
+        datadir=str(settings.data_dir),
+        web_host=settings.web_host,
+        web_port=settings.web_port,
+        web_bind=settings.web_host,
+        canonical_url=f"http://{settings.web_host}:{settings.web_port}",
+        topic_partitions=settings.topic_partitions,
+        topic_replication_factor=settings.topic_replication,
+        processing_guarantee=settings.processing_guarantee,
+        producer_acks=-1,
+        consumer_auto_offset_reset="earliest",
+        autodiscover=False,
+        logging_config=None,
+        loghandlers=None,
+    )
+    app.platform_settings = settings
+    app.platform_tables = list(DECLARED_TABLES if tables is None else tables)
+    app.batch_agents = list(DECLARED_AGENTS if agents is None else agents)
+    for table in app.platform_tables:
+        table.bind(app, default_store=settings.table_store,
+                   partitions=settings.topic_partitions)
+    for agent in app.batch_agents:
+        agent.bind(app, settings)
+    register_views(app)
+    return app
+
+
+def _faust_credentials(settings: Settings) -> Any:
+    if settings.sasl_mechanism is None:
+        return None
+    return faust.SASLCredentials(
+        username=settings.sasl_username,
+        password=settings.sasl_password,
+        mechanism=settings.sasl_mechanism,
+    )

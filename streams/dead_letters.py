@@ -1,0 +1,75 @@
+"""Dead letters: records that cannot be processed go to `<topic>.dlq`, with the reason.
+
+The original key, value and headers are kept; these headers are added (SPEC.md):
+`x-error-type`, `x-error-message`, `x-original-topic`, `x-original-partition`,
+`x-original-offset`, `x-attempts`, `x-failed-at`.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+
+log = logging.getLogger(__name__)
+
+DLQ_SUFFIX = ".dlq"
+ERROR_MESSAGE_LIMIT = 2000
+
+
+def dead_letter_topic_name(topic: str) -> str:
+    return f"{topic}{DLQ_SUFFIX}"
+
+
+def dead_letter_headers(
+    original_headers: Any, topic: str, partition: int, offset: int, error: BaseException,
+    attempts: int, failed_at: datetime | None = None,
+) -> list[tuple[str, bytes]]:
+    """The dead letter's headers: the original ones, then the error description."""
+    headers = [(str(k), bytes(v or b"")) for k, v in _pairs(original_headers)
+               if not str(k).startswith("x-error-") and not str(k).startswith("x-original-")]
+    when = (failed_at or datetime.now(UTC)).isoformat()
+    headers += [
+        ("x-error-type", type(error).__name__.encode()),
+        ("x-error-message", str(error)[:ERROR_MESSAGE_LIMIT].encode()),
+        ("x-original-topic", topic.encode()),
+        ("x-original-partition", str(partition).encode()),
+        ("x-original-offset", str(offset).encode()),
+        ("x-attempts", str(attempts).encode()),
+        ("x-failed-at", when.encode()),
+    ]
+    return headers
+
+
+def _pairs(headers: Any) -> list[tuple[str, Any]]:
+    if not headers:
+        return []
+    return list(headers.items()) if hasattr(headers, "items") else list(headers)
+
+
+class DeadLetterSink:
+    """Sends failed records of one source topic to its dead-letter topic and waits for acks."""
+
+    def __init__(self, app: faust.App, source_topic: str, *, partitions: int,
+                 replicas: int) -> None:
+        self.source_topic = source_topic
+        self.topic = app.topic(
+            dead_letter_topic_name(source_topic),
+            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
+            partitions=partitions, replicas=replicas,
+        )
+
+    async def send(self, event: Any, error: BaseException, attempts: int) -> None:
+        """Dead-letter the record of `event`; returns once the broker has it."""
+        record = event.message
+        log.error("dead-lettered %s[%d]@%d after %d attempt(s): %s: %s",
+                  record.topic, record.partition, record.offset, attempts,
+                  type(error).__name__, error)
+        pending = await self.topic.send(
+            key=record.key, value=record.value,
+            headers=dead_letter_headers(record.headers, record.topic, record.partition,
+                                        record.offset, error, attempts),
+        )
+        await pending

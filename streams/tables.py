@@ -1,0 +1,172 @@
+"""Per-key tables for batch handlers, on Faust tables backed by RocksDB (rocksdict).
+
+Faust only lets a table be written while a stream is on an event: the write goes to the
+changelog partition of that event's record, and RocksDB keeps one database per partition.
+A batch handler has many records at once and none "current", so a plain `table[k] = v`
+fails with "Cannot modify table key from outside of stream iteration".
+
+`PerKeyTable.batch()` is the supported way: it collects the batch's updates, coalescing
+repeated updates of a key, and when the handler is done writes each key once, with the
+event of the last record that touched it made current. Each change thus lands in the
+changelog partition (and RocksDB partition) of the record it came from. If the handler
+raises, nothing is written: a retried batch starts from the stored state again.
+
+Example::
+
+    customer_totals = PerKeyTable("customer_totals", value_type=CustomerTotals,
+                                  default=CustomerTotals)
+
+    @batch_agent("orders", value_type=Order)
+    async def count_orders(batch: list[Message[Order]]) -> None:
+        with customer_totals.batch() as totals:
+            for message in batch:
+                current = totals.get(message.key)
+                totals.set(message, message.key, current.add(message.value.amount))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import faust
+from faust.streams import _current_event  # see event_scope()
+
+from streams.errors import TableError
+from streams.models import Message
+
+V = TypeVar("V")
+
+#: Tables declared at import time of the deployment's modules, bound by `create_app`.
+DECLARED_TABLES: list[PerKeyTable[Any]] = []
+
+
+@contextlib.contextmanager
+def event_scope(event: Any) -> Iterator[None]:
+    """Make `event` Faust's current event for the duration of the block.
+
+    This is the same context variable Faust's own stream loop sets for each event
+    (faust.streams.Stream._set_current_event); the table code reads it to choose the
+    changelog partition. It is private to Faust, hence pinned and tested
+    (tests/unit/test_tables.py) against the Faust version in pyproject.toml.
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+@dataclass(eq=False)
+class PerKeyTable(Generic[V]):
+    """A per-key table declared by a deployment; bound to the Faust app at start.
+
+    `value_type` is a faust.Record (or int/float/str); `default` makes the value of a key
+    never seen (a callable with no arguments, like the Record class itself).
+    `store="memory"` keeps the table in memory only (tests); the default is RocksDB.
+    """
+
+    name: str
+    value_type: type[V]
+    default: Callable[[], V]
+    key_type: type[Any] = str
+    partitions: int | None = None
+    store: str | None = None
+    help: str = ""
+    register: bool = True
+    _table: Any = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.register:
+            DECLARED_TABLES.append(self)
+
+    def bind(self, app: faust.App, *, default_store: str, partitions: int) -> None:
+        """Create the Faust table on `app` (called by `create_app`)."""
+        store = self.store or default_store
+        self._table = app.Table(
+            self.name,
+            default=self.default,
+            key_type=self.key_type,
+            value_type=self.value_type,
+            partitions=self.partitions or partitions,
+            store=_store_url(store),
+            options={"driver": "rocksdict"} if store == "rocksdb" else None,
+            help=self.help,
+        )
+
+    @property
+    def faust_table(self) -> Any:
+        """The underlying Faust table (for views and advanced use)."""
+        if self._table is None:
+            raise TableError(f"table {self.name!r} is not bound to an app yet: "
+                             "pass it to create_app() or declare it in tables/")
+        return self._table
+
+    def get(self, key: Any) -> V | None:
+        """The stored value of `key` on this worker, or None if it has none."""
+        table = self.faust_table
+        if key not in table:
+            return None
+        return table[key]  # type: ignore[no-any-return]
+
+    def batch(self) -> TableBatch[V]:
+        """Collect a batch's updates; they are written when the `with` block ends cleanly."""
+        return TableBatch(self)
+
+
+class TableBatch(Generic[V]):
+    """The pending updates of one batch: reads see them, the table gets them at the end."""
+
+    def __init__(self, table: PerKeyTable[V]) -> None:
+        self._table = table
+        self._pending: dict[Any, tuple[V, Message[Any]]] = {}
+
+    def __enter__(self) -> TableBatch[V]:
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if exc_type is None:
+            self.flush()
+        self._pending.clear()
+
+    def get(self, key: Any) -> V:
+        """The value of `key` including this batch's pending updates, else the default."""
+        if key in self._pending:
+            return self._pending[key][0]
+        stored = self._table.get(key)
+        return self._table.default() if stored is None else stored
+
+    def set(self, message: Message[Any], key: Any, value: V) -> None:
+        """Set `key` to `value` because of `message` (its partition gets the change)."""
+        if message.event is None:
+            raise TableError(f"{message.coordinates} carries no event: table updates must "
+                             "come from messages a batch agent delivered")
+        self._pending[key] = (value, message)
+
+    def update(self, message: Message[Any], key: Any, change: Callable[[V], V]) -> V:
+        """Apply `change` to the current value of `key`; return the new value."""
+        value = change(self.get(key))
+        self.set(message, key, value)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def flush(self) -> None:
+        """Write every pending key once, to its record's changelog partition."""
+        table = self._table.faust_table
+        for key, (value, message) in self._pending.items():
+            with event_scope(message.event):
+                table[key] = value
+        self._pending.clear()
+
+
+def _store_url(store: str) -> str:
+    if store == "rocksdb":
+        return "rocksdb://"
+    if store == "memory":
+        return "memory://"
+    raise TableError(f"unknown table store {store!r}: use 'rocksdb' or 'memory'")

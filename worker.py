@@ -1,0 +1,24 @@
+"""The deployment's entry point: `python worker.py worker` or `faust -A worker worker`.
+
+Builds the Faust app from environment settings and the modules in `agents/` and `tables/`.
+Other commands: `python worker.py --help`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from streams import Settings, SettingsError, create_app, discover_deployment
+
+try:
+    settings = Settings.from_env()
+except SettingsError as exc:
+    print(f"error: {exc}", file=sys.stderr)
+    sys.exit(2)
+
+discover_deployment(Path(__file__).resolve().parent)
+app = create_app(settings)
+
+if __name__ == "__main__":
+    app.main()
