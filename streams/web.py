@@ -41,6 +41,24 @@ def register_views(app: Any) -> None:
             known = ", ".join(sorted(tables)) or "none"
             return error(self, 404, f"no table named {table!r} (tables: {known})")
 
+    @app.page("/health")
+    class HealthView(View):
+        """The process and its event loop answer."""
+
+        async def get(self, request: Request) -> Response:
+            return self.json({"status": "ok"})
+
+    @app.page("/ready")
+    class ReadyView(View):
+        """Connected, partitions assigned, tables recovered: 200; otherwise 503 and why."""
+
+        async def get(self, request: Request) -> Response:
+            reasons = readiness_problems(app)
+            if reasons:
+                return self.json({"ready": False, "reasons": reasons}, status=503)
+            assigned = sorted(f"{tp.topic}[{tp.partition}]" for tp in app.consumer.assignment())
+            return self.json({"ready": True, "assigned": assigned})
+
     @app.page("/api/tables")
     class TablesView(View):
         async def get(self, request: Request) -> Response:
@@ -51,6 +69,19 @@ def register_views(app: Any) -> None:
                  "partitions": t.faust_table.partitions or app.conf.topic_partitions}
                 for t in tables.values()
             ]})
+
+
+def readiness_problems(app: Any) -> list[str]:
+    """What keeps the worker from serving correct state right now (empty when ready)."""
+    reasons = []
+    if app.rebalancing:
+        reasons.append("consumer group is rebalancing")
+    recovery = app.tables.recovery
+    if app.in_recovery or not recovery.completed.is_set():
+        reasons.append("tables are recovering from their changelogs")
+    if not app.consumer.assignment():
+        reasons.append("no partitions assigned")
+    return reasons
 
 
 def _register_key_view(app: Any, table: PerKeyTable[Any]) -> None:

@@ -1,0 +1,123 @@
+"""Test kit: run the real `worker.py` as a process and talk to its web API.
+
+Used by the platform's own integration tests and usable by downstream teams::
+
+    with WorkerProcess(root, {"KAFKA_BOOTSTRAP_SERVERS": servers}) as worker:
+        worker.wait_ready()
+        worker.get_json("/api/tables/customer_totals/c1")
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], T], timeout: float, what: str,
+              interval: float = 0.2) -> T:
+    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = condition()
+            if result:
+                return result
+        except Exception as exc:  # the condition may fail until the system is up
+            last_error = exc
+        time.sleep(interval)
+    raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}"
+                       + (f" (last error: {last_error!r})" if last_error else ""))
+
+
+class WorkerProcess:
+    """`python worker.py worker` in a child process, with its own web port and data dir."""
+
+    def __init__(self, root: Path, env: Mapping[str, str], log_path: Path | None = None,
+                 ) -> None:
+        self.root = root
+        self.port = int(env.get("WEB_PORT") or free_port())
+        self.env = {**os.environ, "WEB_PORT": str(self.port), **env}
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> WorkerProcess:
+        output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [sys.executable, str(self.root / "worker.py"), "worker", "-l", "info"],
+            cwd=self.root, env=self.env, stdout=output, stderr=subprocess.STDOUT,
+        )
+        if self.log_path:
+            output.close()  # type: ignore[union-attr]
+        return self
+
+    def __enter__(self) -> WorkerProcess:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def wait_ready(self, timeout: float = 90.0) -> dict[str, Any]:
+        """Wait until `/ready` says 200; fail early if the process died."""
+
+        def ready() -> dict[str, Any] | None:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(f"worker exited with {self.process.returncode}"
+                                   + (f"; see {self.log_path}" if self.log_path else ""))
+            status, body = self.request("/ready")
+            return body if status == 200 else None
+
+        return wait_for(ready, timeout, f"worker on port {self.port} to be ready")
+
+    def request(self, path: str) -> tuple[int, Any]:
+        """GET `path`; return (status, parsed JSON body)."""
+        try:
+            with urllib.request.urlopen(self.url + path, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read() or b"null")
+
+    def get_json(self, path: str) -> Any:
+        status, body = self.request(path)
+        if status != 200:
+            raise AssertionError(f"GET {path} answered {status}: {body}")
+        return body
+
+    def stop(self, timeout: float = 30.0) -> int | None:
+        """SIGTERM (a graceful shutdown), SIGKILL if it does not end within `timeout`."""
+        if self.process is None or self.process.poll() is not None:
+            return None if self.process is None else self.process.returncode
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def kill(self) -> None:
+        """SIGKILL: a crash."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
