@@ -43,7 +43,9 @@ class PublishError(StreamsError):
     ) -> None:
         self.topic = topic
         self.cause = str(cause) or type(cause).__name__
-        self.error_type = type(cause).__name__ if isinstance(cause, BaseException) else "Error"
+        self.error_type = (
+            type(cause).__name__ if isinstance(cause, BaseException) else type(self).__name__
+        )
         self.attempts = attempts
         self.retriable = retriable
         tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"

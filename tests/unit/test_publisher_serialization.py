@@ -1,0 +1,82 @@
+"""Values and keys: JSON by default, models serialize themselves, bytes/str pass through."""
+
+from __future__ import annotations
+
+import datetime
+import json
+from dataclasses import dataclass
+
+import faust
+import pytest
+
+from streams.errors import PublishError
+from streams.publisher import Outgoing, encode_headers, encode_value
+from tests.unit.publisher_fakes import FakeProducer, started
+
+
+class Order(faust.Record, serializer="json"):
+    id: int
+    customer: str
+
+
+@dataclass
+class Point:
+    x: int
+    y: int
+
+
+class Custom:
+    def dumps(self) -> bytes:
+        return b"custom-bytes"
+
+
+def test_bytes_and_str_pass_through() -> None:
+    assert encode_value(b"\x00raw") == b"\x00raw"
+    assert encode_value("héllo") == "héllo".encode()
+    assert encode_value(None) is None
+
+
+def test_json_data_models_and_dataclasses() -> None:
+    assert json.loads(encode_value({"a": [1, 2], "b": None})) == {"a": [1, 2], "b": None}
+    assert encode_value(42) == b"42"
+    assert json.loads(encode_value(Point(1, 2))) == {"x": 1, "y": 2}
+    order = json.loads(encode_value(Order(id=7, customer="c-1")))
+    assert order["id"] == 7 and order["customer"] == "c-1"
+    assert "__faust" in order  # a Faust consumer can decode it into the model again
+    assert encode_value(Custom()) == b"custom-bytes"
+    when = datetime.datetime(2024, 1, 2, 3, 4, 5)
+    assert json.loads(encode_value({"at": when})) == {"at": "2024-01-02T03:04:05"}
+
+
+def test_unserializable_values_raise_type_error() -> None:
+    with pytest.raises(TypeError, match="object"):
+        encode_value({"x": object()})
+
+
+def test_headers_become_str_bytes_pairs() -> None:
+    assert encode_headers({"a": "1", "b": b"2"}) == [("a", b"1"), ("b", b"2")]
+    assert encode_headers([("a", "x"), ("a", "y")]) == [("a", b"x"), ("a", b"y")]
+    assert encode_headers(None) == []
+    with pytest.raises(TypeError, match="header 'n'"):
+        encode_headers({"n": 5})  # type: ignore[dict-item]
+
+
+async def test_publisher_sends_encoded_records() -> None:
+    fake = FakeProducer()
+    publisher = await started(fake)
+    await publisher.publish("t", {"v": 1}, key="user-42", headers={"trace": "abc"})
+    sent = fake.sent[0]
+    assert sent["key"] == b"user-42" and sent["value"] == b'{"v":1}'
+    assert sent["headers"] == [("trace", b"abc")]
+    assert sent["partition"] == 1  # murmur2("user-42") on 3 partitions, as the Java client
+
+
+async def test_a_bad_record_fails_alone_in_publish_many() -> None:
+    fake = FakeProducer()
+    publisher = await started(fake)
+    results = await publisher.publish_many(
+        "t", [Outgoing({"ok": 1}), Outgoing({"bad": object()}), Outgoing(None, key=None)])
+    assert results[0].offset == 0
+    assert isinstance(results[1], PublishError) and "not JSON serializable" in str(results[1])
+    assert isinstance(results[2], PublishError) and "key or a value" in str(results[2])
+    assert len(fake.sent) == 1
