@@ -18,7 +18,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -52,8 +52,9 @@ class WorkerProcess:
     """`python worker.py worker` in a child process, with its own web port and data dir."""
 
     def __init__(self, root: Path, env: Mapping[str, str], log_path: Path | None = None,
-                 ) -> None:
+                 command: Sequence[str] | None = None) -> None:
         self.root = root
+        self.command = list(command or [sys.executable, str(root / "worker.py"), "worker"])
         self.port = int(env.get("WEB_PORT") or free_port())
         self.env = {**os.environ, "WEB_PORT": str(self.port), **env}
         self.log_path = log_path
@@ -66,7 +67,7 @@ class WorkerProcess:
     def start(self) -> WorkerProcess:
         output = open(self.log_path, "ab") if self.log_path else subprocess.DEVNULL  # noqa: SIM115
         self.process = subprocess.Popen(
-            [sys.executable, str(self.root / "worker.py"), "worker", "-l", "info"],
+            [*self.command, "-l", "info"],
             cwd=self.root, env=self.env, stdout=output, stderr=subprocess.STDOUT,
         )
         if self.log_path:

@@ -1,0 +1,62 @@
+"""How the worker starts and refuses to start, as an operator sees it."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from streams.testing import WorkerProcess, free_port
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_worker(env: dict[str, str], timeout: float = 60) -> tuple[int, str, float]:
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "worker.py", "worker"], cwd=ROOT, capture_output=True, text=True,
+        env={**os.environ, **env}, timeout=timeout,
+    )
+    return result.returncode, result.stdout + result.stderr, time.monotonic() - started
+
+
+def test_bad_setting_stops_the_worker_with_one_line_naming_it(tmp_path: Path) -> None:
+    code, output, _ = run_worker({"BATCH_SIZE": "lots", "DATA_DIR": str(tmp_path)})
+    assert code == 2
+    assert output.strip().splitlines() == [
+        "error: BATCH_SIZE='lots' is invalid: expected an integer from 1 to 100000"]
+
+
+def test_unreachable_broker_exits_non_zero_within_30s_with_one_clear_line(
+        tmp_path: Path) -> None:
+    closed_port = free_port()  # nothing listens there
+    code, output, elapsed = run_worker({
+        "KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{closed_port}", "DATA_DIR": str(tmp_path),
+        "WEB_PORT": str(free_port()),
+    })
+    assert code != 0
+    assert elapsed < 30
+    errors = [line for line in output.splitlines() if "no Kafka broker answered" in line]
+    assert len(errors) == 1, output
+    assert f"127.0.0.1:{closed_port}" in errors[0]
+    assert "Traceback" not in output
+
+
+@pytest.mark.integration
+def test_faust_cli_runs_the_same_app(kafka_bootstrap: str, tmp_path: Path,
+                                     output_dir: Path) -> None:
+    faust_cli = Path(sys.executable).with_name("faust")
+    worker = WorkerProcess(ROOT, {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "DATA_DIR": str(tmp_path),
+        "APP_ID": f"faust-cli-{free_port()}",
+    }, log_path=output_dir / "worker.log", command=[str(faust_cli), "-A", "worker", "worker"])
+    with worker:
+        ready = worker.wait_ready()
+        assert {"orders[0]", "orders[1]", "orders[2]"} <= set(ready["assigned"])
+        tables = worker.get_json("/api/tables")["tables"]
+        assert [t["name"] for t in tables] == ["customer_totals"]
+    assert worker.process is not None and worker.process.returncode == 0

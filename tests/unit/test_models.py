@@ -1,0 +1,77 @@
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from types import SimpleNamespace
+
+import faust
+import pytest
+
+from streams.errors import DecodeError
+from streams.models import Message, decode, to_message, transform_headers
+
+
+class Order(faust.Record, serializer="json"):
+    order_id: str
+    amount_cents: int
+
+
+@dataclass
+class Click:
+    url: str
+    user: str
+
+
+def event(value: bytes, key: bytes | None = b"c1", headers=None, **coords):
+    record = SimpleNamespace(topic=coords.get("topic", "orders"),
+                             partition=coords.get("partition", 2),
+                             offset=coords.get("offset", 41), key=key, value=value,
+                             timestamp=1_700_000_000.5, headers=headers or [])
+    return SimpleNamespace(message=record)
+
+
+def test_transform_keeps_coordinates_and_decodes_key_and_value() -> None:
+    source = event(b'{"order_id": "o1", "amount_cents": 250}',
+                   headers=[("trace", b"abc"), ("source", b"web")])
+    message = to_message(source, Order, str)
+    assert isinstance(message, Message)
+    assert (message.topic, message.partition, message.offset) == ("orders", 2, 41)
+    assert message.key == "c1"
+    assert message.value == Order(order_id="o1", amount_cents=250)
+    assert message.timestamp == datetime.fromtimestamp(1_700_000_000.5, tz=UTC)
+    assert message.headers == {"trace": b"abc", "source": b"web"}
+    assert message.coordinates == "orders[2]@41"
+    assert message.event is source
+
+
+def test_headers_become_str_to_bytes_and_the_last_repeat_wins() -> None:
+    assert transform_headers([("a", b"1"), ("b", None), ("a", b"2")]) == {"a": b"2", "b": b""}
+    assert transform_headers({"x": "text"}) == {"x": b"text"}
+    assert transform_headers(None) == {}
+
+
+def test_dataclass_values_and_plain_types() -> None:
+    assert decode(b'{"url": "/", "user": "u"}', Click, "value") == Click(url="/", user="u")
+    assert decode(b"raw", bytes, "value") == b"raw"
+    assert decode(b"text", str, "value") == "text"
+    assert decode(b"42", int, "key") == 42
+    assert decode(b'{"a": 1}', dict, "value") == {"a": 1}
+    assert decode(None, Order, "key") is None
+
+
+@pytest.mark.parametrize(("raw", "reason"), [
+    (b"not json", "value is not valid JSON"),
+    (b"[1, 2]", "must be a JSON object for Order"),
+    (b'{"order_id": "o1", "amount_cents": "lots"}', "does not fit Order"),
+    (b'{"order_id": "o1", "amount_cents": 1, "extra": 1}', "fields ['extra']"),
+    (b'{"order_id": "o1"}', "does not fit Order"),
+    (b"\xff\xfe", "not UTF-8"),
+])
+def test_undecodable_values_raise_decode_error_with_coordinates(raw: bytes, reason: str) -> None:
+    with pytest.raises(DecodeError) as info:
+        to_message(event(raw, offset=7), Order, str)
+    assert str(info.value).startswith("orders[2]@7: ")
+    assert reason in str(info.value)
+
+
+def test_undecodable_key_is_reported_as_the_key() -> None:
+    with pytest.raises(DecodeError, match="key 'abc' is not an integer"):
+        to_message(event(b'{"order_id": "o", "amount_cents": 1}', key=b"abc"), Order, int)

@@ -1,0 +1,78 @@
+from pathlib import Path
+
+import pytest
+
+from streams.errors import SettingsError
+from streams.settings import Secret, Settings
+
+
+def test_defaults_work_on_a_laptop() -> None:
+    settings = Settings.from_env({})
+    assert settings.bootstrap_servers == "127.0.0.1:9092"
+    assert (settings.web_host, settings.web_port) == ("127.0.0.1", 8881)
+    assert settings.producer_port == 8888
+    assert (settings.batch_size, settings.flush_interval, settings.flush_max_retries) == (
+        100, 1.0, 3)
+    assert settings.table_store == "rocksdb"
+    assert settings.data_dir == Path("var/data")
+
+
+def test_values_are_parsed_and_normalised() -> None:
+    settings = Settings.from_env({
+        "KAFKA_BOOTSTRAP_SERVERS": " a:9092, b:9093 ", "WEB_PORT": "9000",
+        "FLUSH_INTERVAL_MS": "250", "PROCESSING_GUARANTEE": "EXACTLY_ONCE",
+        "TABLE_STORE": "memory", "BROKER_CONNECT_TIMEOUT_S": "2.5",
+    })
+    assert settings.bootstrap_servers == "a:9092,b:9093"
+    assert settings.web_port == 9000
+    assert settings.flush_interval == 0.25
+    assert settings.processing_guarantee == "exactly_once"
+    assert settings.table_store == "memory"
+    assert settings.broker_connect_timeout_s == 2.5
+
+
+@pytest.mark.parametrize(("name", "value", "allowed"), [
+    ("WEB_PORT", "abc", "an integer from 1 to 65535"),
+    ("WEB_PORT", "70000", "an integer from 1 to 65535"),
+    ("BATCH_SIZE", "0", "an integer from 1 to 100000"),
+    ("FLUSH_INTERVAL_MS", "-5", "an integer from 1 to 3600000"),
+    ("KAFKA_BOOTSTRAP_SERVERS", "localhost", "a comma-separated list of host:port"),
+    ("PROCESSING_GUARANTEE", "maybe_once", "one of at_least_once, exactly_once"),
+    ("TABLE_STORE", "redis", "one of rocksdb, memory"),
+    ("APP_ID", "has space", "letters, digits"),
+    ("BROKER_CONNECT_TIMEOUT_S", "soon", "a number from 1 to 300"),
+])
+def test_bad_value_is_refused_naming_the_variable(name: str, value: str, allowed: str) -> None:
+    with pytest.raises(SettingsError) as info:
+        Settings.from_env({name: value})
+    message = str(info.value)
+    assert message.startswith(f"{name}={value!r} is invalid")
+    assert allowed in message
+    assert "\n" not in message
+
+
+def test_sasl_settings_are_required_together() -> None:
+    with pytest.raises(SettingsError, match="KAFKA_SASL_USERNAME set without "
+                                            "KAFKA_SASL_MECHANISM, KAFKA_SASL_PASSWORD"):
+        Settings.from_env({"KAFKA_SASL_USERNAME": "svc"})
+    settings = Settings.from_env({"KAFKA_SASL_USERNAME": "svc", "KAFKA_SASL_PASSWORD": "pw",
+                                  "KAFKA_SASL_MECHANISM": "scram-sha-512"})
+    assert settings.sasl_mechanism == "SCRAM-SHA-512"
+
+
+def test_password_never_shows_in_repr_or_errors() -> None:
+    settings = Settings.from_env({"KAFKA_SASL_USERNAME": "svc", "KAFKA_SASL_PASSWORD": "hunter2",
+                                  "KAFKA_SASL_MECHANISM": "PLAIN"})
+    assert isinstance(settings.sasl_password, Secret)
+    assert "hunter2" not in repr(settings)
+
+
+def test_ports_must_differ_on_the_same_host() -> None:
+    with pytest.raises(SettingsError, match="WEB_PORT and PRODUCER_PORT"):
+        Settings.from_env({"WEB_PORT": "8888"})
+
+
+def test_every_setting_is_documented() -> None:
+    rows = Settings.describe()
+    assert all(doc for _, _, doc in rows)
+    assert "KAFKA_BOOTSTRAP_SERVERS" in {name for name, _, _ in rows}
