@@ -59,7 +59,8 @@ def cache_dir() -> Path:
 
 def state_dir() -> Path:
     """Where `make kafka` keeps the background broker's data, logs and pid file."""
-    return cache_dir() / "local-broker"
+    override = os.environ.get("STREAMS_STATE_DIR")
+    return Path(override) if override else cache_dir() / "local-broker"
 
 
 _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
