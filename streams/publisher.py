@@ -434,7 +434,7 @@ class Publisher:
         """
         started = time.monotonic()
         producer = self.producer
-        partitions = await self._retry(topic, started, lambda _: self._topic_partitions(topic))
+        partitions = await self.partitions_for(topic)
         results: list[Delivery | PublishError | None] = []
         sent: list[tuple[int, _Encoded]] = []
         choose = self._partitioner.partition
@@ -536,6 +536,11 @@ class Publisher:
         self._slots.release()
         if not self._tasks:
             self._idle.set()
+
+    async def partitions_for(self, topic: str) -> list[int]:
+        """The topic's partition ids, retried like a publish; `UnknownTopicError` at once
+        when it does not exist (or is created when TOPIC_AUTO_CREATE is on)."""
+        return await self._retry(topic, time.monotonic(), lambda _: self._topic_partitions(topic))
 
     # -- internals -------------------------------------------------------------------
 
