@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -46,14 +47,13 @@ async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec],
                     "same count or change the setting")
         missing = [spec for name, spec in wanted.items() if name not in existing]
         if missing:
-            try:
+            # another worker may create them at the same moment
+            with contextlib.suppress(TopicAlreadyExistsError):
                 await admin.create_topics([
                     NewTopic(spec.name, spec.partitions, spec.replication,
                              topic_configs=spec.config)
                     for spec in missing
                 ])
-            except TopicAlreadyExistsError:
-                pass  # another worker created it at the same moment
             log.info("created topics %s", ", ".join(spec.name for spec in missing))
         return [spec.name for spec in missing]
     finally:

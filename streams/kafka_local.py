@@ -253,9 +253,17 @@ class LocalKafka:
             raise
 
     def stop(self) -> None:
-        """Stop every broker: SIGTERM for a clean shutdown, SIGKILL if it lingers."""
+        """Stop every broker: SIGTERM for a clean shutdown, SIGKILL if it lingers.
+
+        All nodes get SIGTERM at once: stopped one by one, the last ones lose their
+        controller quorum and wait out their shutdown timeouts.
+        """
+        running = [n.process for n in self._nodes if n.process and n.process.poll() is None]
+        for process in running:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGTERM)
         for node in self._nodes:
-            self._terminate(node)
+            self._terminate(node, grace=10.0)
         if self._own_directory and self.directory is not None:
             shutil.rmtree(self.directory, ignore_errors=True)
 

@@ -32,8 +32,13 @@ def free_port() -> int:
 
 
 def wait_for(condition: Callable[[], T], timeout: float, what: str,
-              interval: float = 0.2) -> T:
-    """Poll `condition` until it returns something truthy; fail after `timeout` seconds."""
+              interval: float = 0.2,
+              retry_on: tuple[type[BaseException], ...] = (OSError, ValueError)) -> T:
+    """Poll `condition` until it returns something truthy; fail after `timeout` seconds.
+
+    Exceptions of the `retry_on` types (connection refused, a half-written response) mean
+    "not yet"; any other exception ends the wait at once.
+    """
     deadline = time.monotonic() + timeout
     last_error: BaseException | None = None
     while time.monotonic() < deadline:
@@ -41,11 +46,15 @@ def wait_for(condition: Callable[[], T], timeout: float, what: str,
             result = condition()
             if result:
                 return result
-        except Exception as exc:  # the condition may fail until the system is up
+        except retry_on as exc:
             last_error = exc
         time.sleep(interval)
     raise TimeoutError(f"timed out after {timeout:.0f}s waiting for {what}"
                        + (f" (last error: {last_error!r})" if last_error else ""))
+
+
+class WorkerExitedError(RuntimeError):
+    """The worker process ended while it was expected to run."""
 
 
 class WorkerProcess:
@@ -85,7 +94,7 @@ class WorkerProcess:
 
         def ready() -> dict[str, Any] | None:
             if self.process is not None and self.process.poll() is not None:
-                raise RuntimeError(f"worker exited with {self.process.returncode}"
+                raise WorkerExitedError(f"worker exited with {self.process.returncode}"
                                    + (f"; see {self.log_path}" if self.log_path else ""))
             status, body = self.request("/ready")
             return body if status == 200 else None
