@@ -23,6 +23,7 @@ from aiokafka import AIOKafkaClient
 from streams.admin import TopicSpec, ensure_topics
 from streams.agents import DECLARED_AGENTS, BatchAgent
 from streams.errors import BrokerUnreachableError
+from streams.logs import logging_config
 from streams.settings import Settings
 from streams.tables import DECLARED_TABLES, PerKeyTable
 from streams.web import register_views
@@ -63,6 +64,14 @@ class PlatformApp(faust.App):
         names = sorted({name for agent in self.batch_agents for name in agent.topic_names()})
         return [TopicSpec(name, settings.topic_partitions, settings.topic_replication)
                 for name in names]
+
+
+class PlatformWorker(faust.Worker):
+    """Faust's worker, logging at LOG_LEVEL rather than the CLI's `--loglevel` (WARN)."""
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        settings: Settings = self.app.platform_settings  # type: ignore[attr-defined]
+        super().on_setup_root_logger(logger, logging.getLevelName(settings.log_level))
 
 
 async def check_broker(settings: Settings) -> None:
@@ -140,8 +149,8 @@ def create_app(
         producer_acks=-1,
         consumer_auto_offset_reset="earliest",
         autodiscover=False,
-        logging_config=None,
-        loghandlers=None,
+        logging_config=logging_config(settings.log_level, settings.log_format),
+        Worker=PlatformWorker,
     )
     app.platform_settings = settings
     app.platform_tables = list(DECLARED_TABLES if tables is None else tables)

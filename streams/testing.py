@@ -9,8 +9,10 @@ Used by the platform's own integration tests and usable by downstream teams::
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -131,3 +133,68 @@ class WorkerProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+async def produce_orders(bootstrap_servers: str, prefix: str, count: int = 10_000,
+                         customers: int = 1_000, topic: str = "orders",
+                         ) -> dict[str, dict[str, int]]:
+    """Publish `count` keyed orders over `customers` customers named `<prefix>-c<n>`.
+
+    Returns the per-customer totals a correct pipeline must reach.
+    """
+    from aiokafka import AIOKafkaProducer
+
+    rng = random.Random(7)
+    expected: dict[str, dict[str, int]] = {}
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all",
+                                enable_idempotence=True, linger_ms=5)
+    await producer.start()
+    try:
+        futures = []
+        for i in range(count):
+            customer = f"{prefix}-c{i % customers}"
+            amount = rng.randint(1, 100_000)
+            totals = expected.setdefault(customer, {"orders": 0, "amount_cents": 0})
+            totals["orders"] += 1
+            totals["amount_cents"] += amount
+            value = {"order_id": f"{prefix}-{i}", "customer_id": customer,
+                     "amount_cents": amount}
+            futures.append(await producer.send(
+                topic, key=customer.encode(), value=json.dumps(value).encode()))
+        await asyncio.gather(*futures)
+    finally:
+        await producer.stop()
+    return expected
+
+
+async def committed_lag(bootstrap_servers: str, group_id: str, topic: str) -> int:
+    """Messages of `topic` not yet committed by `group_id` (log end minus committed)."""
+    from aiokafka import AIOKafkaConsumer, TopicPartition
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p)
+                      for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        if not partitions:
+            await consumer._client.force_metadata_update()
+            partitions = [TopicPartition(topic, p)
+                          for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        ends = await consumer.end_offsets(partitions)
+        lag = 0
+        for tp in partitions:
+            lag += ends[tp] - (await consumer.committed(tp) or 0)
+        return lag
+    finally:
+        await consumer.stop()
+
+
+def table_matches(worker: WorkerProcess, table: str,
+                  expected: Mapping[str, Any]) -> bool:
+    """Whether the worker's view of `table` has exactly the `expected` values."""
+    for key, value in expected.items():
+        status, body = worker.request(f"/api/tables/{table}/{key}")
+        if status != 200 or body["value"] != value:
+            return False
+    return True

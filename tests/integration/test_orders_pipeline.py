@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import random
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.testing import WorkerProcess, wait_for
+from streams.testing import (
+    WorkerProcess,
+    committed_lag,
+    produce_orders,
+    table_matches,
+    wait_for,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -21,36 +25,8 @@ ORDERS = 10_000
 CUSTOMERS = 1_000
 
 
-async def produce_orders(bootstrap: str, prefix: str) -> dict[str, dict[str, int]]:
-    """Publish keyed orders; return the totals a correct pipeline must reach."""
-    rng = random.Random(7)
-    expected: dict[str, dict[str, int]] = {}
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                enable_idempotence=True, linger_ms=5)
-    await producer.start()
-    try:
-        futures = []
-        for i in range(ORDERS):
-            customer = f"{prefix}-c{i % CUSTOMERS}"
-            amount = rng.randint(1, 100_000)
-            totals = expected.setdefault(customer, {"orders": 0, "amount_cents": 0})
-            totals["orders"] += 1
-            totals["amount_cents"] += amount
-            value = {"order_id": f"{prefix}-{i}", "customer_id": customer, "amount_cents": amount}
-            futures.append(await producer.send(
-                "orders", key=customer.encode(), value=json.dumps(value).encode()))
-        await asyncio.gather(*futures)
-    finally:
-        await producer.stop()
-    return expected
-
-
-def table_matches(worker: WorkerProcess, expected: dict[str, dict[str, int]]) -> bool:
-    for customer, totals in expected.items():
-        status, body = worker.request(f"/api/tables/customer_totals/{customer}")
-        if status != 200 or body["value"] != totals:
-            return False
-    return True
+def totals_match(worker: WorkerProcess, expected: dict[str, dict[str, int]]) -> bool:
+    return table_matches(worker, "customer_totals", expected)
 
 
 @pytest.fixture(scope="module")
@@ -66,13 +42,13 @@ def pipeline(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory,
     }, log_path=log_dir / "worker.log")
     with worker:
         worker.wait_ready()
-        expected = asyncio.run(produce_orders(kafka_bootstrap, app_id))
+        expected = asyncio.run(produce_orders(kafka_bootstrap, app_id, ORDERS, CUSTOMERS))
         yield worker, expected, data_dir
 
 
 def test_table_counts_and_sums_equal_what_was_produced(pipeline) -> None:
     worker, expected, _ = pipeline
-    wait_for(lambda: table_matches(worker, expected), 120, "table totals to match")
+    wait_for(lambda: totals_match(worker, expected), 120, "table totals to match")
     some_customer = next(iter(expected))
     body = worker.get_json(f"/api/tables/customer_totals/{some_customer}")
     assert body == {"table": "customer_totals", "key": some_customer,
@@ -92,37 +68,27 @@ def test_unknown_key_and_table_answer_404_with_a_message(pipeline) -> None:
 
 def test_state_survives_restart_and_is_rebuilt_from_changelog(pipeline) -> None:
     worker, expected, data_dir = pipeline
-    wait_for(lambda: table_matches(worker, expected), 120, "table totals to match")
+    wait_for(lambda: totals_match(worker, expected), 120, "table totals to match")
 
     assert worker.stop() == 0
     assert any(data_dir.rglob("*.sst")) or any(data_dir.rglob("CURRENT")), \
         "RocksDB files on disk"
     worker.start()
     worker.wait_ready()
-    assert table_matches(worker, expected), "state after restart with the data directory"
+    assert totals_match(worker, expected), "state after restart with the data directory"
 
     assert worker.stop() == 0
     shutil.rmtree(data_dir)
     data_dir.mkdir()
     worker.start()
     worker.wait_ready()
-    assert table_matches(worker, expected), "state rebuilt from the changelog topic"
+    assert totals_match(worker, expected), "state rebuilt from the changelog topic"
 
 
 def test_offsets_are_committed_once_processed(pipeline, kafka_bootstrap: str) -> None:
     worker, expected, _ = pipeline
-    wait_for(lambda: table_matches(worker, expected), 120, "table totals to match")
+    wait_for(lambda: totals_match(worker, expected), 120, "table totals to match")
 
-    async def lag() -> int:
-        consumer = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap,
-                                    group_id=worker.env["APP_ID"], enable_auto_commit=False)
-        await consumer.start()
-        try:
-            partitions = [TopicPartition("orders", p) for p in range(3)]
-            ends = await consumer.end_offsets(partitions)
-            committed = [await consumer.committed(tp) or 0 for tp in partitions]
-            return sum(ends[tp] - c for tp, c in zip(partitions, committed, strict=True))
-        finally:
-            await consumer.stop()
-
-    wait_for(lambda: asyncio.run(lag()) == 0, 60, "committed offsets to reach the end")
+    wait_for(lambda: asyncio.run(committed_lag(kafka_bootstrap, worker.env["APP_ID"],
+                                               "orders")) == 0,
+             60, "committed offsets to reach the end")

@@ -1,0 +1,26 @@
+"""`make bench`: every benchmark, each comparing against a baseline measured in the same run."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from pathlib import Path
+
+BENCHMARKS = ["bench.foundation", "bench.bench_producer"]
+
+
+def main(names: list[str]) -> int:
+    results = {}
+    for name in names or BENCHMARKS:
+        module = importlib.import_module(name)
+        results[name] = module.run()
+    out = Path("test-output") / "bench.json"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps(results, indent=2, default=str))
+    print(f"\nfigures written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
