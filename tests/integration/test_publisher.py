@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError
 
 from streams.errors import KafkaLauncherError, PublishError
 from streams.kafka_local import LocalKafka
@@ -35,10 +36,17 @@ Stored = list[tuple[int, int, bytes | None, bytes]]
 
 async def read_all(bootstrap: str, topic: str, timeout: float = 60) -> Stored:
     """Every record of `topic` up to its current end: (partition, offset, key, value)."""
+    deadline = time.monotonic() + timeout
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        [described] = await admin.describe_topics([topic])
+        while True:  # brokers that were just restarted may still refuse a moment
+            try:
+                [described] = await admin.describe_topics([topic])
+                break
+            except KafkaError:
+                assert time.monotonic() < deadline, "could not describe the topic in time"
+                await asyncio.sleep(0.2)
     finally:
         await admin.close()
     partitions = [TopicPartition(topic, p["partition"]) for p in described["partitions"]]
@@ -50,7 +58,6 @@ async def read_all(bootstrap: str, topic: str, timeout: float = 60) -> Stored:
         await consumer.seek_to_beginning()
         ends = await consumer.end_offsets(partitions)
         records = []
-        deadline = time.monotonic() + timeout
         while any([await consumer.position(tp) < ends[tp] for tp in partitions]):
             assert time.monotonic() < deadline, "could not read the topic to its end in time"
             batch = await consumer.getmany(timeout_ms=500)
