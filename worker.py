@@ -1,7 +1,8 @@
 """The deployment's entry point: `python worker.py worker` or `faust -A worker worker`.
 
 Builds the Faust app from environment settings and the modules in `agents/` and `tables/`.
-Other commands: `python worker.py --help`.
+`python worker.py producer` serves the producer HTTP API, `python worker.py produce TOPIC`
+publishes JSON lines; `python worker.py --help` lists every command.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import sys
 from pathlib import Path
 
 from streams import Settings, SettingsError, create_app, discover_deployment
+from streams.cli import register_commands
 
 try:
     settings = Settings.from_env()
@@ -19,6 +21,7 @@ except SettingsError as exc:
 
 discover_deployment(Path(__file__).resolve().parent)
 app = create_app(settings)
+register_commands(settings)
 
 if __name__ == "__main__":
     app.main()

@@ -155,10 +155,15 @@ def resolve_jars(version: str = KAFKA_VERSION) -> Path:
     return libs
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+def _free_ports(count: int) -> list[int]:
+    """`count` distinct free ports: all sockets stay bound until every port is chosen."""
+    with contextlib.ExitStack() as stack:
+        ports = []
+        for _ in range(count):
+            sock = stack.enter_context(socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+            sock.bind(("127.0.0.1", 0))
+            ports.append(int(sock.getsockname()[1]))
+        return ports
 
 
 def _cluster_id() -> str:
@@ -234,9 +239,11 @@ class LocalKafka:
         if self.directory is None:
             self.directory = Path(tempfile.mkdtemp(prefix="streams-kafka-"))
             self._own_directory = True
-        ports = self.ports or [_free_port() for _ in range(self.brokers)]
+        free = [p for p in _free_ports(2 * self.brokers + len(self.ports or []))
+                if p not in (self.ports or [])]
+        ports = self.ports or free[self.brokers:2 * self.brokers]
         self._nodes = [
-            _Node(node_id=i + 1, port=ports[i], controller_port=_free_port(),
+            _Node(node_id=i + 1, port=ports[i], controller_port=free[i],
                   directory=self.directory / f"node-{i + 1}")
             for i in range(self.brokers)
         ]

@@ -60,3 +60,41 @@ def test_faust_cli_runs_the_same_app(kafka_bootstrap: str, tmp_path: Path,
         tables = worker.get_json("/api/tables")["tables"]
         assert [t["name"] for t in tables] == ["customer_totals"]
     assert worker.process is not None and worker.process.returncode == 0
+
+
+@pytest.mark.integration
+def test_producer_command_serves_the_produce_api(kafka_bootstrap: str, output_dir: Path,
+                                                 unique_name: str) -> None:
+    import asyncio
+    import json
+    import urllib.request
+
+    from streams.admin import TopicSpec, ensure_topics
+    from streams.testing import wait_for
+
+    asyncio.run(ensure_topics(kafka_bootstrap, [TopicSpec(unique_name, 3, 1)]))
+    port = free_port()
+    log = open(output_dir / "producer.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "worker.py", "producer"], cwd=ROOT, stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+             "PRODUCER_PORT": str(port)})
+    try:
+        def healthy() -> bool:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as r:
+                return r.status == 200
+
+        wait_for(healthy, 60, "the producer service to answer")
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/topics/{unique_name}",
+            data=json.dumps({"records": [{"key": "cli-test", "value": {"n": 1}}]}).encode(),
+            headers={"Content-Type": "application/vnd.kafka.json.v2+json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            offsets = json.loads(response.read())["offsets"]
+        assert len(offsets) == 1 and offsets[0]["partition"] in (0, 1, 2)
+        assert offsets[0]["offset"] >= 0
+    finally:
+        process.terminate()
+        assert process.wait(30) == 0
+        log.close()
