@@ -142,7 +142,7 @@ def create_app(
         web_host=settings.web_host,
         web_port=settings.web_port,
         web_bind=settings.web_host,
-        canonical_url=f"http://{settings.web_host}:{settings.web_port}",
+        canonical_url=settings.web_url,
         topic_partitions=settings.topic_partitions,
         topic_replication_factor=settings.topic_replication,
         processing_guarantee=settings.processing_guarantee,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -109,6 +110,10 @@ class Settings:
         "Faust app id: names the consumer group and prefixes changelog topics")
     web_host: str = _env("WEB_HOST", _text, "127.0.0.1", "address the worker web binds")
     web_port: int = _env("WEB_PORT", _int(1, 65535), 8881, "worker web port")
+    web_advertised_host: str | None = _env(
+        "WEB_ADVERTISED_HOST", _text, None,
+        "host other workers use to reach this one (table lookups); default WEB_HOST, "
+        "or the machine's host name when WEB_HOST is 0.0.0.0")
     producer_host: str = _env(
         "PRODUCER_HOST", _text, "127.0.0.1", "address the producer service binds")
     producer_port: int = _env("PRODUCER_PORT", _int(1, 65535), 8888, "producer service port")
@@ -147,6 +152,14 @@ class Settings:
         "KAFKA_SASL_USERNAME", _text, None, "SASL user name")
     sasl_password: Secret | None = _env(
         "KAFKA_SASL_PASSWORD", _secret, None, "SASL password (never logged)")
+
+    @property
+    def web_url(self) -> str:
+        """The URL other workers forward table lookups to."""
+        host = self.web_advertised_host or self.web_host
+        if host in ("0.0.0.0", "::"):
+            host = socket.gethostname()  # a wildcard bind is not an address to reach
+        return f"http://{host}:{self.web_port}"
 
     @property
     def flush_interval(self) -> float:

@@ -409,11 +409,12 @@ def test_each_worker_has_its_own_state_and_address(services: dict[str, Any]) -> 
         assert len(sources) == 1, f"{name} keeps its table state outside a volume"
     all_sources = [sources[0] for sources in state.values()]
     assert len(set(all_sources)) == len(all_sources), "workers share a RocksDB state volume"
-    # Faust builds a worker's URL from WEB_HOST and forwards table lookups to the worker
-    # holding the key: each must be reachable under a name of its own.
+    # Table lookups are forwarded to the worker holding the key, at the URL it advertises
+    # (WEB_ADVERTISED_HOST): each must be reachable under a name of its own.
     for name, service in workers.items():
-        host, _port = listening_address(service)
-        assert host == service.get("hostname", name), f"{name}: WEB_HOST={host!r}"
+        advertised = env_of(service).get("WEB_ADVERTISED_HOST")
+        assert advertised == service.get("hostname", name), \
+            f"{name}: WEB_ADVERTISED_HOST={advertised!r}"
 
 
 def test_healthchecks_ask_the_address_the_service_listens_on(services: dict[str, Any]) -> None:

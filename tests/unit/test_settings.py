@@ -76,3 +76,12 @@ def test_every_setting_is_documented() -> None:
     rows = Settings.describe()
     assert all(doc for _, _, doc in rows)
     assert "KAFKA_BOOTSTRAP_SERVERS" in {name for name, _, _ in rows}
+
+
+def test_wildcard_bind_is_advertised_by_host_name_unless_told() -> None:
+    import socket
+
+    assert Settings.from_env({"WEB_HOST": "0.0.0.0"}).web_url == \
+        f"http://{socket.gethostname()}:8881"
+    settings = Settings.from_env({"WEB_HOST": "0.0.0.0", "WEB_ADVERTISED_HOST": "worker-1"})
+    assert settings.web_url == "http://worker-1:8881"
