@@ -24,6 +24,7 @@ from streams.admin import TopicSpec, ensure_topics
 from streams.agents import DECLARED_AGENTS, BatchAgent
 from streams.errors import BrokerUnreachableError
 from streams.logs import logging_config
+from streams.monitoring import install_monitoring
 from streams.settings import Settings
 from streams.tables import DECLARED_TABLES, PerKeyTable
 from streams.web import register_views
@@ -161,6 +162,7 @@ def create_app(
     for agent in app.batch_agents:
         agent.bind(app, settings)
     register_views(app)
+    install_monitoring(app)
     return app
 
 

@@ -12,6 +12,7 @@ from typing import Any
 import faust
 from faust.web import Request, Response, View
 
+from streams.monitoring import metrics_page, monitoring_problems
 from streams.tables import PerKeyTable
 
 
@@ -48,6 +49,13 @@ def register_views(app: Any) -> None:
         async def get(self, request: Request) -> Response:
             return self.json({"status": "ok"})
 
+    @app.page("/metrics")
+    class MetricsView(View):
+        """Prometheus text format (the metric list is in streams/metrics.py)."""
+
+        async def get(self, request: Request) -> Response:
+            return metrics_page(self)
+
     @app.page("/ready")
     class ReadyView(View):
         """Connected, partitions assigned, tables recovered: 200; otherwise 503 and why."""
@@ -73,12 +81,14 @@ def register_views(app: Any) -> None:
 
 def readiness_problems(app: Any) -> list[str]:
     """What keeps the worker from serving correct state right now (empty when ready)."""
-    reasons = []
+    reasons = monitoring_problems(app)
     if app.rebalancing:
         reasons.append("consumer group is rebalancing")
     recovery = app.tables.recovery
     if app.in_recovery or not recovery.completed.is_set():
-        reasons.append("tables are recovering from their changelogs")
+        left = recovery.active_remaining_total()
+        reasons.append("tables are recovering from their changelogs"
+                       + (f" ({left} records left)" if left > 0 else ""))
     if not app.consumer.assignment():
         reasons.append("no partitions assigned")
     return reasons
