@@ -5,6 +5,7 @@
     GET  /topics           -> {"topics": [{"name": .., "partitions": n}, ...]}
     GET  /metrics          Prometheus text format
     GET  /health           {"status": "ok"} while the process runs
+    GET  /                 a page with a form that produces records through this API
 
 Content types `application/json` and `application/vnd.kafka.json.v2+json` are accepted. Keys
 and values follow `Publisher`'s rules: a JSON string is written as its UTF-8 text (so a key
@@ -22,6 +23,7 @@ import logging
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -173,6 +175,13 @@ async def _metrics(request: web.Request) -> web.Response:
     return response
 
 
+_PRODUCE_PAGE = Path(__file__).resolve().parent / "console" / "static" / "produce.html"
+
+
+async def _produce_page(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(_PRODUCE_PAGE)
+
+
 async def _health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
@@ -202,6 +211,7 @@ def create_producer_web_app(
     app.router.add_get("/topics", _topics)
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/health", _health)
+    app.router.add_get("/", _produce_page)
     return app
 
 
