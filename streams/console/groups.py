@@ -10,6 +10,7 @@ and resetting the offsets of a group nobody consumes with.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections import defaultdict
@@ -67,6 +68,20 @@ async def group_offsets(console: Console, group: str) -> list[dict[str, Any]]:
             for tp, meta in sorted(committed.items())]
 
 
+async def _describe_each(admin: Any, group_ids: list[str]) -> dict[str, Any]:
+    """One DescribeGroups request per group: aiokafka 0.14 fails to decode the answer for
+    several groups at once ("Buffer underrun decoding string") and drops the connection."""
+    limit = asyncio.Semaphore(8)
+
+    async def one(group_id: str) -> Any:
+        async with limit:
+            [response] = await admin.describe_consumer_groups([group_id])
+            return response.groups[0]
+
+    entries = await asyncio.gather(*(one(g) for g in group_ids))
+    return {entry[1]: entry for entry in entries}
+
+
 @api
 async def get_groups(request: web.Request) -> web.Response:
     console = console_of(request)
@@ -74,8 +89,7 @@ async def get_groups(request: web.Request) -> web.Response:
     listed = sorted(await admin.list_consumer_groups())
     groups = []
     if listed:
-        responses = await admin.describe_consumer_groups([g[0] for g in listed])
-        described = {entry[1]: entry for r in responses for entry in r.groups}
+        described = await _describe_each(admin, [g[0] for g in listed])
         for group_id, protocol_type in listed:
             entry = described.get(group_id)
             groups.append({
