@@ -19,7 +19,7 @@ except SettingsError as exc:
     print(f"error: {exc}", file=sys.stderr)
     sys.exit(2)
 
-discover_deployment(Path(__file__).resolve().parent)
+discover_deployment(Path(__file__).resolve().parent, settings.deployment_modules)
 app = create_app(settings)
 register_commands(settings)
 

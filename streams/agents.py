@@ -2,42 +2,40 @@
 
 The decorator only registers a `BatchAgent`; `create_app` binds it to the Faust app as an
 agent that reads the topic as raw bytes, groups events with Faust's stream batching
-(`batch_size` events, or what arrived within `flush_interval` seconds), turns them into
-platform `Message`s and calls the handler.
+(`batch_size` events, or what arrived within `flush_interval` seconds) and hands each batch
+to a `BatchProcessor` (decode, retries, dead letters, sink; see streams.batch_processing).
 
-Acknowledgement, which is what lets Faust commit an offset, happens only after the handler
-returned. Faust's `take`/`take_events` ack their buffered events in a `finally:` (also when
-the handler raised), so the agent uses `noack_take` (the same buffering, yielding events)
-and acks each event itself once its batch is done. A handler that keeps failing after its
-retries stops the worker without acking: the batch is fetched again after restart.
+Acknowledgement, which is what lets Faust commit an offset, happens only after the whole
+batch was handled or dead-lettered. Faust's `take`/`take_events` ack their buffered events
+in a `finally:` (also when the handler raised), so the agent uses `noack_take` (the same
+buffering, yielding events) and acks each event itself once its batch is done.
+
+On shutdown (SIGTERM, Ctrl-C) the worker stops fetching and gives the batch in hand
+`SHUTDOWN_TIMEOUT_S` to finish (see `PlatformApp`); a batch cancelled after that is
+abandoned unacknowledged and comes back after a restart.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
 import faust
 
+from streams import metrics
+from streams.batch_processing import BatchProcessor, Handler, HandlerFailedError
 from streams.dead_letters import DeadLetterSink, dead_letter_topic_name
-from streams.errors import DecodeError, StreamsError
-from streams.models import Message, to_message
+from streams.publisher import Outgoing, encode_headers, encode_value
+from streams.retry import Backoff
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
-T = TypeVar("T")
-BatchHandler = Callable[[list[Message[Any]]], Awaitable[None]]
-
 #: Agents declared at import time of the deployment's modules, bound by `create_app`.
 DECLARED_AGENTS: list[BatchAgent] = []
-
-
-class HandlerFailedError(StreamsError):
-    """A batch handler kept failing after its retries; nothing of the batch was acked."""
 
 
 @dataclass(eq=False)
@@ -45,12 +43,15 @@ class BatchAgent:
     """A registered batch handler and how to feed it. Build it with `@batch_agent`."""
 
     topic: str
-    handler: BatchHandler
+    handler: Handler
     value_type: type[Any] | None = None
     key_type: type[Any] | None = str
     batch_size: int | None = None
     flush_interval: float | None = None
     max_retries: int | None = None
+    backoff: Backoff | None = None
+    dead_letter: bool = True
+    sink: str | None = None
     concurrency: int = 1
     name: str = ""
     _agent: Any = field(default=None, init=False, repr=False)
@@ -62,82 +63,91 @@ class BatchAgent:
             raise ValueError(f"batch_agent {self.name}: batch_size must be >= 1")
         if self.flush_interval is not None and self.flush_interval <= 0:
             raise ValueError(f"batch_agent {self.name}: flush_interval must be > 0")
+        if self.max_retries is not None and self.max_retries < 0:
+            raise ValueError(f"batch_agent {self.name}: max_retries must be >= 0")
         if self.concurrency < 1:
             raise ValueError(f"batch_agent {self.name}: concurrency must be >= 1")
 
     def topic_names(self) -> list[str]:
-        """The source topic and its dead-letter topic."""
-        return [self.topic, dead_letter_topic_name(self.topic)]
+        """Every topic the agent reads or writes: source, dead letters, sink."""
+        names = [self.topic]
+        if self.dead_letter:
+            names.append(dead_letter_topic_name(self.topic))
+        if self.sink:
+            names.append(self.sink)
+        return names
 
-    async def __call__(self, batch: list[Message[Any]]) -> None:
+    async def __call__(self, batch: list[Any]) -> Sequence[Any] | None:
         """Call the handler directly (unit tests of handler logic)."""
-        await self.handler(batch)
+        return await self.handler(batch)
 
     def bind(self, app: faust.App, settings: Settings) -> None:
-        """Create the topic and the Faust agent on `app` (called by `create_app`)."""
-        topic = app.topic(
-            self.topic,
-            key_type=bytes,
-            value_type=bytes,
-            key_serializer="raw",
-            value_serializer="raw",
-            partitions=settings.topic_partitions,
-            replicas=settings.topic_replication,
+        """Create the topics and the Faust agent on `app` (called by `create_app`)."""
+        source = _raw_topic(app, self.topic, settings)
+        processor = BatchProcessor(
+            agent=self.name,
+            handler=self.handler,
+            value_type=self.value_type,
+            key_type=self.key_type,
+            max_retries=(settings.flush_max_retries if self.max_retries is None
+                         else self.max_retries),
+            backoff=self.backoff or Backoff(initial=settings.retry_backoff_ms / 1000),
+            dead_letters=(DeadLetterSink(_raw_topic(app, dead_letter_topic_name(self.topic),
+                                                    settings))
+                          if self.dead_letter else None),
+            sink=SinkTopic(_raw_topic(app, self.sink, settings)) if self.sink else None,
         )
         batch_size = self.batch_size or settings.batch_size
         within = self.flush_interval or settings.flush_interval
-        retries = settings.flush_max_retries if self.max_retries is None else self.max_retries
-        backoff = settings.retry_backoff_ms / 1000
-
-        dead_letters = DeadLetterSink(app, self.topic, partitions=settings.topic_partitions,
-                                      replicas=settings.topic_replication)
 
         async def consume(stream: Any) -> None:
             async for events in stream.noack_take(batch_size, within=within):
-                messages = await self._decode(events, dead_letters)
-                if messages:
-                    await self._handle(app, messages, retries, backoff)
-                for event in events:
-                    await stream.ack(event)
+                try:
+                    await processor.process(events)
+                except HandlerFailedError as exc:
+                    log.critical("%s", exc, extra={"agent": self.name})
+                    await app.crash(exc)
+                    raise
+                await _ack_all(stream, events, self.name)
 
         consume.__name__ = consume.__qualname__ = self.name.replace(".", "_")
-        self._agent = app.agent(topic, name=self.name, concurrency=self.concurrency)(consume)
+        self._agent = app.agent(source, name=self.name, concurrency=self.concurrency)(consume)
 
-    async def _handle(self, app: faust.App, messages: list[Message[Any]], retries: int,
-                      backoff: float) -> None:
-        attempt = 0
-        while True:
-            try:
-                await self.handler(messages)
-                return
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                first, last = messages[0], messages[-1]
-                if attempt >= retries:
-                    message = (f"agent {self.name}: handler failed {attempt + 1} times on "
-                               f"{first.topic} offsets {first.partition}:{first.offset}.."
-                               f"{last.partition}:{last.offset}: {exc!r}; nothing of this "
-                               "batch is committed, stopping the worker")
-                    log.error(message)
-                    await app.crash(HandlerFailedError(message))
-                    raise HandlerFailedError(message) from exc
-                delay = backoff * (2 ** attempt)
-                log.warning("agent %s: handler failed (%r), retry %d/%d in %.2fs",
-                            self.name, exc, attempt + 1, retries, delay)
-                attempt += 1
-                await asyncio.sleep(delay)
 
-    async def _decode(self, events: Sequence[Any], dead_letters: DeadLetterSink,
-                      ) -> list[Message[Any]]:
-        """Decode every event; the ones that don't decode go to the dead-letter topic."""
-        messages = []
-        for event in events:
-            try:
-                messages.append(to_message(event, self.value_type, self.key_type))
-            except DecodeError as exc:
-                await dead_letters.send(event, exc, attempts=1)
-        return messages
+async def _ack_all(stream: Any, events: Sequence[Any], agent: str) -> None:
+    for event in events:
+        await stream.ack(event)
+    if events:
+        metrics.CONSUMER_MESSAGES.labels(agent, events[0].message.topic).inc(len(events))
+
+
+def _raw_topic(app: faust.App, name: str, settings: Settings) -> Any:
+    """A topic the platform reads and writes as raw bytes (it decodes/encodes itself)."""
+    return app.topic(name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                     value_serializer="raw", partitions=settings.topic_partitions,
+                     replicas=settings.topic_replication)
+
+
+class SinkTopic:
+    """Publishes what a handler returned; returns once the broker acknowledged all of it."""
+
+    def __init__(self, topic: Any) -> None:
+        self.topic = topic
+
+    async def send_all(self, outputs: Sequence[Any]) -> None:
+        pending = []
+        for output in outputs:
+            record = output if isinstance(output, Outgoing) else _as_outgoing(output)
+            pending.append(await self.topic.send(
+                key=encode_value(record.key), value=encode_value(record.value),
+                headers=encode_headers(record.headers), partition=record.partition))
+        await asyncio.gather(*pending)
+
+
+def _as_outgoing(output: Any) -> Outgoing:
+    if isinstance(output, tuple) and len(output) == 2:
+        return Outgoing(key=output[0], value=output[1])
+    return Outgoing(value=output)
 
 
 def batch_agent(
@@ -148,23 +158,40 @@ def batch_agent(
     batch_size: int | None = None,
     flush_interval: float | None = None,
     max_retries: int | None = None,
+    backoff: Backoff | None = None,
+    dead_letter: bool = True,
+    sink: str | None = None,
     concurrency: int = 1,
     name: str | None = None,
     register: bool = True,
-) -> Callable[[BatchHandler], BatchAgent]:
+) -> Callable[[Handler], BatchAgent]:
     """Declare a batch handler of `topic`.
 
-    `batch_size`, `flush_interval` (seconds) and `max_retries` default to the settings
-    BATCH_SIZE, FLUSH_INTERVAL_MS and FLUSH_MAX_RETRIES (the seed's readBatchSize 100,
-    flushInterval 1000 ms, flushMaxRetries 3). `register=False` skips the module-level
-    registry: pass the agent to `create_app(agents=[...])` yourself.
+    - `batch_size`, `flush_interval` (seconds), `max_retries` and `backoff` default to the
+      settings BATCH_SIZE, FLUSH_INTERVAL_MS, FLUSH_MAX_RETRIES and RETRY_BACKOFF_MS (the
+      seed's readBatchSize 100, flushInterval 1000 ms, flushMaxRetries 3).
+    - `dead_letter=True`: records that still fail go to `<topic>.dlq`; `False`: the worker
+      stops at the first such record, committing nothing from it on.
+    - `sink`: a topic for what the handler returns (`Outgoing`, `(key, value)` pairs or
+      values); published before the batch is acknowledged.
+    - `concurrency` > 1 runs several handler instances; records of one key may then be
+      handled out of order.
+    - `register=False` skips the module-level registry: pass the agent to
+      `create_app(agents=[...])` yourself.
+
+    Example::
+
+        @batch_agent("orders", value_type=Order, batch_size=500, sink="order-ids")
+        async def handle(batch: list[Message[Order]]) -> list[tuple[str, str]]:
+            return [(m.key, m.value.order_id) for m in batch]
     """
 
-    def decorate(handler: BatchHandler) -> BatchAgent:
+    def decorate(handler: Handler) -> BatchAgent:
         agent = BatchAgent(
             topic=topic, handler=handler, value_type=value_type, key_type=key_type,
             batch_size=batch_size, flush_interval=flush_interval, max_retries=max_retries,
-            concurrency=concurrency, name=name or "",
+            backoff=backoff, dead_letter=dead_letter, sink=sink, concurrency=concurrency,
+            name=name or "",
         )
         if register:
             DECLARED_AGENTS.append(agent)

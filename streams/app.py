@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaClient
 
 from streams.admin import TopicSpec, ensure_topics
 from streams.agents import DECLARED_AGENTS, BatchAgent
+from streams.console import register_console
 from streams.errors import BrokerUnreachableError
 from streams.logs import logging_config
 from streams.monitoring import install_monitoring
@@ -58,6 +59,23 @@ class PlatformApp(faust.App):
         await ensure_topics(settings.bootstrap_servers, self.source_topics(),
                             **_client_credentials(settings))
         await super().on_first_start()
+
+    async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
+        """Faust's shutdown step "wait until every fetched event is acked", bounded.
+
+        Fetching is already paused here; Faust would wait for the batches in hand without
+        a limit. After SHUTDOWN_TIMEOUT_S what was acked is committed and the rest is left
+        for the next start.
+        """
+        timeout = self.platform_settings.shutdown_timeout_s
+        log.info("shutting down: finishing the batches in hand (up to %.0fs)", timeout)
+        try:
+            await asyncio.wait_for(super()._consumer_wait_empty(consumer, logger), timeout)
+        except TimeoutError:
+            log.warning("batches in hand did not finish within %.0fs (SHUTDOWN_TIMEOUT_S); "
+                        "they stay uncommitted and are processed again after restart",
+                        timeout)
+            await consumer.commit()
 
     def source_topics(self) -> list[TopicSpec]:
         """Topics the agents read and dead-letter to; Faust creates only its internal ones."""
@@ -109,18 +127,18 @@ def _client_credentials(settings: Settings) -> dict[str, Any]:
     }
 
 
-def discover_deployment(root: Path, packages: Sequence[str] = DEPLOYMENT_PACKAGES) -> None:
-    """Import every module of the deployment's `tables/` and `agents/` packages.
+def discover_deployment(root: Path, modules: Sequence[str] = DEPLOYMENT_PACKAGES) -> None:
+    """Import the deployment's modules; a package has all its modules imported.
 
     They are imported from `root` (the project folder), never from site-packages: the name
     `tables` is also PyTables'.
     """
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
-    for package_name in packages:
-        package = importlib.import_module(package_name)
-        for module in pkgutil.iter_modules(package.__path__):
-            importlib.import_module(f"{package_name}.{module.name}")
+    for name in modules:
+        module = importlib.import_module(name)
+        for sub in pkgutil.iter_modules(getattr(module, "__path__", [])):
+            importlib.import_module(f"{name}.{sub.name}")
 
 
 def create_app(
@@ -163,6 +181,7 @@ def create_app(
         agent.bind(app, settings)
     register_views(app)
     install_monitoring(app)
+    register_console(app)
     return app
 
 

@@ -34,6 +34,34 @@ def register_commands(settings: Settings) -> None:
 
         sys.exit(produce_from_lines(settings, topic, source))
 
-    for command in (producer, produce):
+    @click.group(name="dlq")
+    def dlq() -> None:
+        """Dead letters: replay them to their original topic."""
+
+    @dlq.command(name="replay")
+    @click.argument("topic")
+    @click.option("--limit", type=click.IntRange(min=1), default=None,
+                  help="Replay at most this many dead letters.")
+    @click.option("--where", "where", default=None,
+                  help="Only letters whose header matches: HEADER=VALUE, HEADER!=VALUE or "
+                       "HEADER~TEXT, e.g. x-error-type=ValueError.")
+    def replay(topic: str, limit: int | None, where: str | None) -> None:
+        """Republish the dead letters of TOPIC (from TOPIC.dlq) to TOPIC."""
+        import asyncio
+
+        from streams.dlq import Where, replay_dead_letters
+
+        try:
+            condition = Where.parse(where) if where else None
+            result = asyncio.run(replay_dead_letters(
+                settings.bootstrap_servers, topic, limit=limit, where=condition))
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        print(f"replayed {result.replayed} dead letters of {topic} "
+              f"({result.skipped} left in {topic}.dlq)")
+        sys.exit(0)
+
+    for command in (producer, produce, dlq):
         if command.name not in faust_cli.commands:
             faust_cli.add_command(command)

@@ -11,8 +11,6 @@ import logging
 from datetime import UTC, datetime
 from typing import Any
 
-import faust
-
 log = logging.getLogger(__name__)
 
 DLQ_SUFFIX = ".dlq"
@@ -50,23 +48,19 @@ def _pairs(headers: Any) -> list[tuple[str, Any]]:
 
 
 class DeadLetterSink:
-    """Sends failed records of one source topic to its dead-letter topic and waits for acks."""
+    """Sends failed records to a dead-letter topic and waits for the broker's ack."""
 
-    def __init__(self, app: faust.App, source_topic: str, *, partitions: int,
-                 replicas: int) -> None:
-        self.source_topic = source_topic
-        self.topic = app.topic(
-            dead_letter_topic_name(source_topic),
-            key_type=bytes, value_type=bytes, key_serializer="raw", value_serializer="raw",
-            partitions=partitions, replicas=replicas,
-        )
+    def __init__(self, topic: Any) -> None:
+        self.topic = topic
 
     async def send(self, event: Any, error: BaseException, attempts: int) -> None:
         """Dead-letter the record of `event`; returns once the broker has it."""
         record = event.message
         log.error("dead-lettered %s[%d]@%d after %d attempt(s): %s: %s",
                   record.topic, record.partition, record.offset, attempts,
-                  type(error).__name__, error)
+                  type(error).__name__, error,
+                  extra={"topic": record.topic, "partition": record.partition,
+                         "offset": record.offset})
         pending = await self.topic.send(
             key=record.key, value=record.value,
             headers=dead_letter_headers(record.headers, record.topic, record.partition,

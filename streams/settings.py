@@ -7,6 +7,7 @@ one line and exits with status 2.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import socket
@@ -88,8 +89,46 @@ def _text(raw: str) -> str:
     return raw
 
 
+def _modules(raw: str) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in raw.split(",") if part.strip())
+    if not names or not all(re.fullmatch(r"[A-Za-z_][\w.]*", n) for n in names):
+        raise ValueError("a comma-separated list of Python module names")
+    return names
+
+
 def _secret(raw: str) -> Secret:
     return Secret(_text(raw))
+
+
+#: Keys of the batch configuration file (the seed's names) and the settings they set.
+BATCH_CONFIG_KEYS = {
+    "readBatchSize": "BATCH_SIZE",
+    "flushInterval": "FLUSH_INTERVAL_MS",
+    "flushMaxRetries": "FLUSH_MAX_RETRIES",
+}
+
+
+def _batch_config_file(path: str | None) -> dict[str, str]:
+    """Settings from a JSON file like {"readBatchSize": 100, "flushInterval": 1000, ...}.
+
+    Environment variables win over the file.
+    """
+    if not path:
+        return {}
+    try:
+        data = json.loads(Path(path).read_text())
+    except OSError as exc:
+        raise SettingsError(f"BATCH_CONFIG_FILE={path!r} cannot be read: "
+                            f"{exc.strerror}") from None
+    except ValueError as exc:
+        raise SettingsError(f"BATCH_CONFIG_FILE={path!r} is not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"BATCH_CONFIG_FILE={path!r} must hold a JSON object")
+    unknown = sorted(set(data) - set(BATCH_CONFIG_KEYS))
+    if unknown:
+        raise SettingsError(f"BATCH_CONFIG_FILE={path!r} has unknown keys {unknown}: "
+                            f"allowed are {sorted(BATCH_CONFIG_KEYS)}")
+    return {BATCH_CONFIG_KEYS[key]: str(value) for key, value in data.items()}
 
 
 def _env(
@@ -117,6 +156,12 @@ class Settings:
     producer_host: str = _env(
         "PRODUCER_HOST", _text, "127.0.0.1", "address the producer service binds")
     producer_port: int = _env("PRODUCER_PORT", _int(1, 65535), 8888, "producer service port")
+    batch_config_file: Path | None = _env(
+        "BATCH_CONFIG_FILE", lambda raw: Path(_text(raw)), None,
+        "JSON file with readBatchSize, flushInterval (ms), flushMaxRetries")
+    deployment_modules: tuple[str, ...] = _env(
+        "DEPLOYMENT_MODULES", _modules, ("tables", "agents"),
+        "modules or packages (imported from the project folder) declaring tables and agents")
     data_dir: Path = _env(
         "DATA_DIR", lambda raw: Path(_text(raw)), Path("var/data"),
         "where the worker keeps table state (RocksDB)")
@@ -135,6 +180,9 @@ class Settings:
         "FLUSH_MAX_RETRIES", _int(0, 100), 3, "handler retries before dead-lettering")
     retry_backoff_ms: int = _env(
         "RETRY_BACKOFF_MS", _int(0, 600_000), 200, "first retry delay; doubles each retry")
+    shutdown_timeout_s: float = _env(
+        "SHUTDOWN_TIMEOUT_S", _float(0, 3600), 30.0,
+        "on SIGTERM, how long the batch in hand may take to finish before it is abandoned")
     processing_guarantee: ProcessingGuarantee = _env(
         "PROCESSING_GUARANTEE", _choice("at_least_once", "exactly_once"), "at_least_once",
         "offset commit semantics")
@@ -169,7 +217,8 @@ class Settings:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
         """Read and validate every variable; raise `SettingsError` on the first bad one."""
-        env = os.environ if environ is None else environ
+        env = dict(os.environ if environ is None else environ)
+        env = {**_batch_config_file(env.get("BATCH_CONFIG_FILE")), **env}
         values: dict[str, Any] = {}
         for spec in fields(cls):
             name = spec.metadata["env"]

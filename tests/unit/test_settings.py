@@ -1,3 +1,4 @@
+import re
 from pathlib import Path
 
 import pytest
@@ -85,3 +86,31 @@ def test_wildcard_bind_is_advertised_by_host_name_unless_told() -> None:
         f"http://{socket.gethostname()}:8881"
     settings = Settings.from_env({"WEB_HOST": "0.0.0.0", "WEB_ADVERTISED_HOST": "worker-1"})
     assert settings.web_url == "http://worker-1:8881"
+
+
+def test_batch_config_file_uses_the_seed_keys_and_env_wins(tmp_path: Path) -> None:
+    config = tmp_path / "batch.json"
+    config.write_text('{"readBatchSize": 250, "flushInterval": 500, "flushMaxRetries": 5}')
+    settings = Settings.from_env({"BATCH_CONFIG_FILE": str(config)})
+    assert (settings.batch_size, settings.flush_interval_ms, settings.flush_max_retries) == (
+        250, 500, 5)
+    settings = Settings.from_env({"BATCH_CONFIG_FILE": str(config), "BATCH_SIZE": "10"})
+    assert settings.batch_size == 10
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    ('{"readBatchSize": 0}', "BATCH_SIZE='0' is invalid"),
+    ('{"batchSize": 10}', "unknown keys ['batchSize']"),
+    ("[1]", "must hold a JSON object"),
+    ("{oops", "is not valid JSON"),
+])
+def test_bad_batch_config_file_is_named(tmp_path: Path, content: str, message: str) -> None:
+    config = tmp_path / "batch.json"
+    config.write_text(content)
+    with pytest.raises(SettingsError, match=re.escape(message)):
+        Settings.from_env({"BATCH_CONFIG_FILE": str(config)})
+
+
+def test_missing_batch_config_file_is_named(tmp_path: Path) -> None:
+    with pytest.raises(SettingsError, match="BATCH_CONFIG_FILE=.* cannot be read"):
+        Settings.from_env({"BATCH_CONFIG_FILE": str(tmp_path / "missing.json")})
