@@ -21,6 +21,29 @@ Consumer side (batch agents):
 - `streams_consumer_batch_seconds{agent}`: handler time per batch, retries included.
 - `streams_consumer_retries_total{agent}`: handler attempts after the first.
 - `streams_consumer_dead_letters_total{topic,error}`: records sent to `<topic>.dlq`.
+
+Worker state (defined in `streams/monitoring_metrics.py`, fed by the sensors
+`install_monitoring` adds; `partition` takes partition numbers, `state` Kafka's group
+states, `role` active/standby, `kind` active/standby). Lag, group state and members are
+read from the cluster: every worker of a group reports the same values.
+
+- `streams_consumer_commit_seconds`: time of an offset commit that moved an offset.
+- `streams_consumer_lag{topic,partition}`: log end offset minus the group's committed
+  offset (the log start when none), refreshed every 5 s.
+- `streams_consumer_lag_updated_timestamp_seconds`: when the lag was last read.
+- `streams_consumer_group_state{state}`: 1 for the group's current state, 0 for the others.
+- `streams_consumer_group_members`: members of the app's consumer group.
+- `streams_partitions_assigned{topic,role}`: partitions assigned to this worker.
+- `streams_rebalances_total`: rebalances this worker took part in.
+- `streams_rebalancing`: 1 while a rebalance (table recovery included) is in progress.
+- `streams_rebalance_seconds`: rebalance duration, from revocation to recovered tables.
+- `streams_table_keys{table}`: keys in the table partitions this worker serves.
+- `streams_table_recovery_remaining{table,kind}`: changelog records still to be read.
+- `streams_table_recovering`: 1 while active table partitions are being restored.
+- `streams_broker_up`: 1 if the cluster answered the last connectivity probe (every 5 s).
+- `streams_broker_errors_total{error}`: failed probes, by exception class.
+- `streams_broker_last_error{error}`: 1 for the class of the latest failed probe.
+- `streams_broker_last_error_timestamp_seconds`: Unix time of the latest failed probe.
 """
 
 from __future__ import annotations

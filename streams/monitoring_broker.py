@@ -73,9 +73,11 @@ def group_state(description: Mapping[str, Any]) -> tuple[str, int]:
 
 
 def error_text(exc: BaseException, timeout: float) -> str:
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError) and not str(exc):
-        return f"{type(exc).__name__}: no answer within {timeout:g}s"
-    return f"{type(exc).__name__}: {exc}"
+    """`Class: message`, without repeating the class (aiokafka's errors name themselves)."""
+    name, text = type(exc).__name__, str(exc)
+    if isinstance(exc, TimeoutError) and not text:
+        text = f"no answer within {timeout:g}s"
+    return text if text.startswith(name) else f"{name}: {text}"
 
 
 class BrokerWatch(Sensor):
@@ -104,7 +106,7 @@ class BrokerWatch(Sensor):
             return "broker connectivity not checked yet"
         if self.connected:
             return None
-        since = time.monotonic() - (self.down_since or time.monotonic())
+        since = max(time.monotonic() - (self.down_since or time.monotonic()), 0)
         return f"Kafka cluster unreachable for {since:.0f}s ({self.last_error})"
 
     @Service.task
@@ -128,7 +130,7 @@ class BrokerWatch(Sensor):
     async def refresh(self) -> None:
         """One probe; on success also the group state and the lag."""
         try:
-            partitions = await asyncio.wait_for(self._probe(), self.timeout * 2)
+            partitions = await self._probe_twice()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -153,6 +155,20 @@ class BrokerWatch(Sensor):
         """Topics whose offsets the app commits: its agents' sources, not changelogs."""
         acking = set(self.app.topics.acking_topics)
         return sorted(acking - set(self.app.tables.changelog_topics))
+
+    async def _probe_twice(self) -> list[TopicPartition]:
+        """Probe; after a failure once more with fresh clients before calling it down.
+
+        A client sends to a broker picked from its last metadata, which may be the one
+        that just stopped; a fresh client bootstraps from any listed server that answers.
+        """
+        try:
+            return await asyncio.wait_for(self._probe(), self.timeout * 2)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            await self._close_clients()
+        return await asyncio.wait_for(self._probe(), self.timeout * 2)
 
     async def _probe(self) -> list[TopicPartition]:
         """Metadata of the app's topics: answers only if a broker is reachable."""

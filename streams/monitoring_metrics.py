@@ -12,8 +12,12 @@ of a group reports the same values: aggregate them with `max by (topic, partitio
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import TypeVar
 
 from prometheus_client import Counter, Gauge, Histogram
+
+#: Label values of one series, in the order the metric declares its labels.
+Labels = TypeVar("Labels", bound=tuple[str, ...])
 
 #: Consumer group states of the classic protocol; anything else is reported as "Unknown".
 GROUP_STATES = ("Stable", "PreparingRebalance", "CompletingRebalance", "Empty", "Dead",
@@ -82,7 +86,7 @@ CONSUMER_LAG_UPDATED = Gauge(
 )
 
 
-def replace_samples(gauge: Gauge, values: Mapping[tuple[str, ...], float]) -> None:
+def replace_samples(gauge: Gauge, values: Mapping[Labels, float]) -> None:
     """Set a labelled gauge to exactly `values`: label sets not in it are removed.
 
     Partitions move between workers and topics come and go; a series left behind would
@@ -92,6 +96,6 @@ def replace_samples(gauge: Gauge, values: Mapping[tuple[str, ...], float]) -> No
         gauge.labels(*labels).set(value)
     for metric in gauge.collect():
         for sample in metric.samples:
-            labels = tuple(sample.labels.values())  # in the order the gauge declares them
-            if labels not in values:
-                gauge.remove(*labels)
+            measured = tuple(sample.labels.values())  # in the order the gauge declares them
+            if measured not in values:
+                gauge.remove(*measured)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import faust
+from faust.exceptions import ConsumerNotStarted
 from faust.web import Request, Response, View
 
 from streams.monitoring import metrics_page, monitoring_problems
@@ -89,7 +90,11 @@ def readiness_problems(app: Any) -> list[str]:
         left = recovery.active_remaining_total()
         reasons.append("tables are recovering from their changelogs"
                        + (f" ({left} records left)" if left > 0 else ""))
-    if not app.consumer.assignment():
+    try:
+        assigned = app.consumer.assignment()
+    except ConsumerNotStarted:  # the web server starts before the consumer
+        assigned = set()
+    if not assigned:
         reasons.append("no partitions assigned")
     return reasons
 
