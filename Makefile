@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv kafka kafka-stop run worker producer test unit lint bench chaos clean
+.PHONY: venv browsers kafka kafka-stop run worker producer test unit lint bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,8 +27,14 @@ kafka-stop: venv
 run: venv
 	@$(BIN)/python -m streams.devrun
 
-## The whole suite: lint, unit tests, integration tests against a real broker.
-test: venv
+## Debian's Chromium for the dashboard's browser tests (Playwright cannot download one here).
+browsers:
+	@test -x /usr/bin/chromium || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
+		else sudo apt-get update && sudo apt-get install -y chromium; fi; }
+
+## The whole suite: lint, unit tests, integration and browser tests against a real broker.
+test: venv browsers
 	@$(BIN)/python -m streams.kafka_local resolve >/dev/null
 	$(BIN)/ruff check streams agents tables tests bench worker.py
 	$(BIN)/pytest -p no:cacheprovider
