@@ -43,7 +43,7 @@ def _sort_key(entry: dict[str, Any]) -> tuple[str, float]:
 def local_page(table: Any, prefix: str, after: str | None, limit: int,
                ) -> tuple[list[dict[str, Any]], int, bool]:
     """(entries, keys scanned, whether the scan cap was hit) from this worker's store."""
-    matches = []
+    matches: list[dict[str, Any]] = []
     scanned = 0
     for key, value in table.items():
         scanned += 1
