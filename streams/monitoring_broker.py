@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 5.0
 DEFAULT_TIMEOUT = 5.0
+#: Probes per round before the cluster counts as down (one per broker of a 3-node cluster).
+PROBE_ATTEMPTS = 3
 
 
 def partition_lag(
@@ -130,7 +132,7 @@ class BrokerWatch(Sensor):
     async def refresh(self) -> None:
         """One probe; on success also the group state and the lag."""
         try:
-            partitions = await self._probe_twice()
+            partitions = await self._probe_with_retries()
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -156,19 +158,24 @@ class BrokerWatch(Sensor):
         acking = set(self.app.topics.acking_topics)
         return sorted(acking - set(self.app.tables.changelog_topics))
 
-    async def _probe_twice(self) -> list[TopicPartition]:
-        """Probe; after a failure once more with fresh clients before calling it down.
+    async def _probe_with_retries(self) -> list[TopicPartition]:
+        """Probe up to `PROBE_ATTEMPTS` times, each with fresh clients after a failure.
 
-        A client sends to a broker picked from its last metadata, which may be the one
-        that just stopped; a fresh client bootstraps from any listed server that answers.
+        A client sends to a broker picked from its last metadata, which may be one that
+        just stopped; a fresh client bootstraps from any listed server that answers. All
+        attempts together take at most twice the timeout.
         """
-        try:
-            return await asyncio.wait_for(self._probe(), self.timeout * 2)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            await self._close_clients()
-        return await asyncio.wait_for(self._probe(), self.timeout * 2)
+        deadline = time.monotonic() + self.timeout * 2
+        for attempt in range(1, PROBE_ATTEMPTS + 1):
+            try:
+                return await asyncio.wait_for(self._probe(), deadline - time.monotonic())
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                await self._close_clients()
+                if attempt == PROBE_ATTEMPTS or time.monotonic() >= deadline:
+                    raise
+        raise AssertionError("unreachable")
 
     async def _probe(self) -> list[TopicPartition]:
         """Metadata of the app's topics: answers only if a broker is reachable."""

@@ -366,3 +366,28 @@ def test_broker_outage_is_reported_and_recovered(own_broker: LocalKafka, tmp_pat
         assert process.process is not None and process.process.poll() is None
     finally:
         process.stop()
+
+
+def test_one_broker_of_three_down_is_not_an_outage(kafka_cluster: LocalKafka, tmp_path: Path,
+                                                   ) -> None:
+    app_id = f"obs-partial-{uuid.uuid4().hex[:8]}"
+    logs = ROOT / "test-output" / "test_observability" / app_id
+    env = worker_env(kafka_cluster.bootstrap_servers, app_id, tmp_path, TOPIC_REPLICATION="3")
+    process = start_worker(env, logs)
+    try:
+        process.wait_ready()
+        errors = total(scrape(process), "streams_broker_errors_total")
+
+        kafka_cluster.stop_broker(1)  # the first bootstrap server
+        stopped_at = time.time()
+        # Lag read twice more after the stop: at least two probe rounds went by.
+        samples = wait_for(
+            lambda: scrape_if(process, lambda s: total(
+                s, "streams_consumer_lag_updated_timestamp_seconds") > stopped_at + 10),
+            DEADLINE, "probe rounds with one broker stopped")
+        assert total(samples, "streams_broker_up") == 1
+        assert total(samples, "streams_broker_errors_total") == errors
+        assert not any(r.startswith("Kafka cluster unreachable")
+                       for r in process.request("/ready")[1].get("reasons", []))
+    finally:
+        process.stop()
