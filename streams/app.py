@@ -86,11 +86,17 @@ class PlatformApp(faust.App):
 
 
 class PlatformWorker(faust.Worker):
-    """Faust's worker, logging at LOG_LEVEL rather than the CLI's `--loglevel` (WARN)."""
+    """Faust's worker, logging at LOG_LEVEL rather than the CLI's `--loglevel` (WARN).
+
+    Faust's terminal spinner is turned off: to spin on every log record it sets the root
+    logger to DEBUG, so every debug call of Faust and aiokafka (several per message) builds
+    a log record. That alone cost more than half of a batch agent's throughput.
+    """
 
     def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        self.spinner = None
         settings: Settings = self.app.platform_settings  # type: ignore[attr-defined]
-        super().on_setup_root_logger(logger, logging.getLevelName(settings.log_level))
+        logger.setLevel(settings.log_level)
 
 
 async def check_broker(settings: Settings) -> None:
