@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-BENCHMARKS = ["bench.foundation", "bench.bench_producer"]
+BENCHMARKS = ["bench.foundation", "bench.bench_producer", "bench.bench_consumer"]
 
 
 def main(names: list[str]) -> int:

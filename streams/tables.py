@@ -37,6 +37,7 @@ from faust.streams import _current_event  # see event_scope()
 
 from streams.errors import TableError
 from streams.models import Message
+from streams.partitioner import key_partition
 
 V = TypeVar("V")
 
@@ -96,6 +97,14 @@ class PerKeyTable(Generic[V]):
             options={"driver": "rocksdict"} if store == "rocksdb" else None,
             help=self.help,
         )
+        if self.key_type is str:
+            # Changelog and RocksDB keys are the source record's key bytes (plain UTF-8,
+            # not Faust's default JSON with quotes), so a key hashes to the same partition
+            # in the source topic, the changelog and Faust's lookup routing. The store is
+            # created lazily from `key_serializer`; the changelog topic already exists.
+            self._table.key_serializer = "raw"
+            self._table.changelog_topic = self._table.changelog_topic.derive(
+                key_serializer="raw")
 
     @property
     def faust_table(self) -> Any:
@@ -111,6 +120,12 @@ class PerKeyTable(Generic[V]):
         if key not in table:
             return None
         return table[key]  # type: ignore[no-any-return]
+
+    def partition_of(self, key: Any) -> int:
+        """The partition Kafka's default (murmur2) partitioner gives `key` in this table."""
+        table = self.faust_table
+        serialized = table.changelog_topic.prepare_key(key, None)[0]
+        return key_partition(serialized, table.partitions or table.app.conf.topic_partitions)
 
     def batch(self) -> TableBatch[V]:
         """Collect a batch's updates; they are written when the `with` block ends cleanly."""
@@ -140,10 +155,23 @@ class TableBatch(Generic[V]):
         return self._table.default() if stored is None else stored
 
     def set(self, message: Message[Any], key: Any, value: V) -> None:
-        """Set `key` to `value` because of `message` (its partition gets the change)."""
+        """Set `key` to `value` because of `message` (its partition gets the change).
+
+        The key must belong to the partition the message came from, as Kafka's default
+        partitioner places it: lookups are routed to the worker owning that partition,
+        and a key stored elsewhere could never be found. A message keyed otherwise (or not
+        at all) raises `TableError`, so the record ends up in the dead-letter topic with
+        that reason instead of silently corrupting the table.
+        """
         if message.event is None:
             raise TableError(f"{message.coordinates} carries no event: table updates must "
                              "come from messages a batch agent delivered")
+        expected = self._table.partition_of(key)
+        if expected != message.partition:
+            raise TableError(
+                f"{message.coordinates}: key {key!r} of table {self._table.name!r} belongs to "
+                f"partition {expected}, the record came from partition {message.partition}; "
+                "publish the record keyed by the table key")
         self._pending[key] = (value, message)
 
     def update(self, message: Message[Any], key: Any, change: Callable[[V], V]) -> V:

@@ -92,3 +92,26 @@ def test_offsets_are_committed_once_processed(pipeline, kafka_bootstrap: str) ->
     wait_for(lambda: asyncio.run(committed_lag(kafka_bootstrap, worker.env["APP_ID"],
                                                "orders")) == 0,
              60, "committed offsets to reach the end")
+
+
+def test_any_worker_answers_any_key(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Keys owned by the other worker are forwarded to it and answered correctly."""
+    app_id = f"orders-two-{random.randrange(1 << 30):x}"
+    log_dir = ROOT / "test-output" / "test_any_worker_answers_any_key"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    workers = [WorkerProcess(ROOT, {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "APP_ID": app_id,
+        "DATA_DIR": str(tmp_path / name), "FLUSH_INTERVAL_MS": "200",
+    }, log_path=log_dir / f"worker-{name}.log") for name in ("a", "b")]
+    with workers[0], workers[1]:
+        def both_own_partitions() -> bool:
+            owned = [set(w.get_json("/ready")["assigned"]) & {"orders[0]", "orders[1]",
+                                                              "orders[2]"}
+                     for w in workers if w.request("/ready")[0] == 200]
+            return len(owned) == 2 and all(owned) and not owned[0] & owned[1]
+
+        wait_for(both_own_partitions, 120, "two workers sharing the orders partitions")
+        expected = asyncio.run(produce_orders(kafka_bootstrap, app_id, 2_000, 200))
+        for worker in workers:
+            wait_for(lambda w=worker: totals_match(w, expected), 120,
+                     f"every key answered through {worker.url}")

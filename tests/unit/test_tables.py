@@ -78,16 +78,41 @@ async def test_batch_updates_are_coalesced_and_go_to_their_records_partition() -
 
     table.send_changelog = recording_send_changelog
 
+    keys = ["k0", "k1", "k2"]
+    partition_of = {key: totals.partition_of(key) for key in keys}
     async with count._agent.test_context() as agent:
-        for i in range(12):  # key k<n> always arrives on partition n
-            await agent.put(key=f"k{i % 3}".encode(), value=json.dumps({"i": i}).encode(),
-                            partition=i % 3)
+        for i in range(12):  # each key arrives on its partition, as a producer puts it
+            key = keys[i % 3]
+            await agent.put(key=key.encode(), value=json.dumps({"i": i}).encode(),
+                            partition=partition_of[key])
         await wait_until(lambda: sum(seen_batches) == 12)
 
-    assert {key: table[key].events for key in ("k0", "k1", "k2")} == {"k0": 4, "k1": 4, "k2": 4}
+    assert {key: table[key].events for key in keys} == {"k0": 4, "k1": 4, "k2": 4}
     # one write per key and batch, never one per event
     assert len(changelog_writes) == 3 * len(seen_batches) < 12
-    assert all(partition == int(key[1]) for partition, key in changelog_writes)
+    assert all(partition == partition_of[key] for partition, key in changelog_writes)
+
+
+def test_partition_of_matches_kafkas_default_partitioner() -> None:
+    from streams.partitioner import key_partition
+
+    totals = PerKeyTable("routing", value_type=Totals, default=Totals, register=False)
+    create_app(Settings.from_env({"TABLE_STORE": "memory", "APP_ID": "unit-routing"}),
+               agents=[], tables=[totals])
+    for key in ("customer-007", "c1", "", "ünïcode"):
+        assert totals.partition_of(key) == key_partition(key.encode(), 3)
+
+
+def test_a_key_from_another_partition_is_refused() -> None:
+    totals = PerKeyTable("misrouted", value_type=Totals, default=Totals, register=False)
+    create_app(Settings.from_env({"TABLE_STORE": "memory", "APP_ID": "unit-misrouted"}),
+               agents=[], tables=[totals])
+    wrong = (totals.partition_of("k") + 1) % 3
+    message = Message(topic="orders", partition=wrong, offset=9, key="other", value={},
+                      timestamp=None, event=FakeEvent())  # type: ignore[arg-type]
+    with pytest.raises(TableError, match=rf"orders\[{wrong}\]@9: key 'k' of table "
+                                         r"'misrouted' belongs to partition"):
+        totals.batch().set(message, "k", Totals(events=1))
 
 
 async def test_a_failing_handler_writes_nothing() -> None:
@@ -98,8 +123,8 @@ async def test_a_failing_handler_writes_nothing() -> None:
 
     create_app(Settings.from_env({"TABLE_STORE": "memory", "APP_ID": "unit-fail"}),
                agents=[unused], tables=[totals])
-    message = Message(topic="orders", partition=0, offset=0, key="k", value={},
-                      timestamp=None, event=SimpleNamespace())  # type: ignore[arg-type]
+    message = Message(topic="orders", partition=totals.partition_of("k"), offset=0, key="k",
+                      value={}, timestamp=None, event=SimpleNamespace())  # type: ignore[arg-type]
     with pytest.raises(RuntimeError), totals.batch() as pending:
         pending.set(message, "k", Totals(events=1))
         raise RuntimeError("handler failed")
