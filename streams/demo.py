@@ -4,43 +4,36 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import random
 import uuid
+from typing import Any
 
-from aiokafka import AIOKafkaProducer
+from streams.publisher import Outgoing, Publisher
+from streams.settings import Settings
 
 CUSTOMERS = [f"customer-{n:03d}" for n in range(50)]
 
 
-def demo_order(rng: random.Random) -> tuple[bytes, bytes]:
+def demo_order(rng: random.Random) -> tuple[str, dict[str, Any]]:
     customer = rng.choice(CUSTOMERS)
-    order = {"order_id": uuid.uuid4().hex, "customer_id": customer,
-             "amount_cents": rng.randint(100, 50_000)}
-    return customer.encode(), json.dumps(order).encode()
+    return customer, {"order_id": uuid.uuid4().hex, "customer_id": customer,
+                      "amount_cents": rng.randint(100, 50_000)}
 
 
-async def feed_orders(bootstrap_servers: str, *, burst: int = 1_000, per_second: float = 20,
+async def feed_orders(settings: Settings, *, burst: int = 1_000, per_second: float = 20,
                       stop: asyncio.Event | None = None) -> int:
     """Publish `burst` orders at once, then `per_second` until `stop` is set; return the count."""
     rng = random.Random()
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all",
-                                enable_idempotence=True)
-    await producer.start()
     sent = 0
-    try:
-        for _ in range(burst):
-            key, value = demo_order(rng)
-            await producer.send("orders", key=key, value=value)
-            sent += 1
-        await producer.flush()
+    async with Publisher(settings, client_id="streams-demo") as publisher:
+        orders = [demo_order(rng) for _ in range(burst)]
+        await publisher.publish_many("orders", [Outgoing(value=v, key=k) for k, v in orders])
+        sent += burst
         stop = stop or asyncio.Event()
         while not stop.is_set():
             key, value = demo_order(rng)
-            await producer.send_and_wait("orders", key=key, value=value)
+            await publisher.publish("orders", value, key=key)
             sent += 1
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 1 / per_second)
-    finally:
-        await producer.stop()
     return sent

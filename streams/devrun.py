@@ -9,8 +9,10 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 import sys
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from streams.demo import feed_orders
@@ -66,6 +68,12 @@ def _run() -> int:
         worker_env["KAFKA_BOOTSTRAP_SERVERS"] = servers
         worker = WorkerProcess(ROOT, worker_env, log_path=log_dir / "worker.log")
         stack.enter_context(worker)
+        producer_log = stack.enter_context(open(log_dir / "producer.log", "wb"))
+        producer = subprocess.Popen(
+            [sys.executable, str(ROOT / "worker.py"), "producer"], cwd=ROOT,
+            env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": servers}, stdout=producer_log,
+            stderr=subprocess.STDOUT)
+        stack.callback(_stop, producer)
         print("starting the worker ...", flush=True)
         try:
             worker.wait_ready(120)
@@ -74,13 +82,15 @@ def _run() -> int:
                   f"(log: {worker.log_path})", file=sys.stderr)
             return 1
         print(f"\nKAFKA_BOOTSTRAP_SERVERS={servers}")
-        print(f"worker:        {worker.url}/api/tables")
+        print(f"dashboard:     {worker.url}/")
+        print(f"producer:      http://{settings.producer_host}:{settings.producer_port}/")
+        print(f"worker API:    {worker.url}/api/tables")
         print(f"table lookup:  {worker.url}/api/tables/customer_totals/customer-007")
         print(f"health:        {worker.url}/health  {worker.url}/ready")
         print(f"worker log:    {worker.log_path}")
         print("feeding demo orders; Ctrl-C stops everything\n", flush=True)
         try:
-            asyncio.run(feed_orders(servers, stop=None))
+            asyncio.run(feed_orders(replace(settings, bootstrap_servers=servers)))
         except KeyboardInterrupt:
             pass  # the way to end `make run`
         finally:
@@ -89,6 +99,14 @@ def _run() -> int:
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
             print("\nstopping the worker and the broker ...", flush=True)
     return 0
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        process.kill()
 
 
 if __name__ == "__main__":
