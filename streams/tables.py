@@ -101,10 +101,13 @@ class PerKeyTable(Generic[V]):
             # Changelog and RocksDB keys are the source record's key bytes (plain UTF-8,
             # not Faust's default JSON with quotes), so a key hashes to the same partition
             # in the source topic, the changelog and Faust's lookup routing. The store is
-            # created lazily from `key_serializer`; the changelog topic already exists.
+            # created lazily from `key_serializer`; the changelog topic already exists and
+            # is changed in place (Topic.derive would lose its acks=False).
             self._table.key_serializer = "raw"
-            self._table.changelog_topic = self._table.changelog_topic.derive(
-                key_serializer="raw")
+            changelog = self._table.changelog_topic
+            changelog.key_serializer = "raw"
+            if changelog.schema is not None:  # the table's own Schema, not a shared one
+                changelog.schema.key_serializer = "raw"
 
     @property
     def faust_table(self) -> Any:

@@ -15,7 +15,7 @@ import pytest
 from aiokafka import AIOKafkaProducer
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from streams.testing import WorkerProcess, wait_for
+from streams.testing import WorkerProcess, produce_orders, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
@@ -73,6 +73,9 @@ def workers(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory,
                     and all(p.request("/ready")[0] == 200 for p in processes))
 
         wait_for(both_in_group, 180, "both workers in a stable group")
+        # one order per partition, so the group has committed offsets to show even when
+        # this module runs first on a fresh `orders` topic
+        run_async(produce_orders(kafka_bootstrap, app_id, count=6, customers=6))
 
         def backlog_done() -> bool:
             # the shared `orders` topic may hold other tests' records: a fresh group reads

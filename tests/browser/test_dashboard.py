@@ -18,6 +18,7 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from playwright.sync_api import Page, expect
 
+from streams.partitioner import key_partition
 from streams.testing import WorkerProcess, free_port, produce_orders, wait_for
 
 pytestmark = pytest.mark.integration
@@ -215,7 +216,8 @@ def test_dead_letter_is_listed_and_replay_processes_it(
     send_records("orders.dlq", [{
         "key": customer, "value": order, "headers": {
             "x-error-type": "TimeoutError", "x-error-message": "payment service timed out",
-            "x-original-topic": "orders", "x-original-partition": "1",
+            "x-original-topic": "orders",
+            "x-original-partition": str(key_partition(customer.encode(), 3)),
             "x-original-offset": "5", "x-attempts": "4",
             "x-failed-at": "2024-05-01T12:00:00+00:00"}}])
     page.goto(f"{workers[0].url}/#/dlq/orders")

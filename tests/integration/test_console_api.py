@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from streams.partitioner import key_partition
 from streams.testing import WorkerProcess, produce_orders, wait_for
 
 pytestmark = pytest.mark.integration
@@ -328,10 +329,12 @@ def test_table_browse(worker: WorkerProcess, kafka_bootstrap: str) -> None:
 def test_dead_letters_list_and_replay(worker: WorkerProcess, kafka_bootstrap: str) -> None:
     customer = f"dlq-{random.randrange(1 << 30):x}"
     order = {"order_id": f"{customer}-1", "customer_id": customer, "amount_cents": 4200}
+    # a real dead letter comes from the partition its key hashes to
+    home = key_partition(customer.encode(), 3)
     asyncio.run(send(kafka_bootstrap, "orders.dlq", [{
         "key": customer, "value": order, "partition": 0, "headers": {
             "x-error-type": "TimeoutError", "x-error-message": "payment service timed out",
-            "x-original-topic": "orders", "x-original-partition": "0",
+            "x-original-topic": "orders", "x-original-partition": str(home),
             "x-original-offset": "17", "x-attempts": "4",
             "x-failed-at": "2024-05-01T12:00:00+00:00"}}]))
     topics = {t["source_topic"]: t for t in get(worker, "/api/dlq")["topics"]}

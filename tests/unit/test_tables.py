@@ -129,3 +129,13 @@ async def test_a_failing_handler_writes_nothing() -> None:
         pending.set(message, "k", Totals(events=1))
         raise RuntimeError("handler failed")
     assert totals.get("k") is None
+
+
+def test_changelog_stays_an_unacked_internal_topic_with_raw_keys() -> None:
+    """Changelog records are not acked by agents: an acking changelog would hold commits."""
+    totals = PerKeyTable("changelog_kind", value_type=Totals, default=Totals, register=False)
+    create_app(Settings.from_env({"TABLE_STORE": "memory", "APP_ID": "unit-changelog"}),
+               agents=[], tables=[totals])
+    changelog = totals.faust_table.changelog_topic
+    assert (changelog.acks, changelog.internal) == (False, True)
+    assert changelog.prepare_key("c7", None)[0] == b"c7"
