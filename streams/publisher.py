@@ -38,7 +38,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
@@ -55,7 +55,7 @@ from streams.metrics import (
     PRODUCER_SEND_LATENCY,
 )
 from streams.partitioner import Partitioner
-from streams.settings import Settings, _choice, _env, _float, _int
+from streams.settings import Settings, _choice, _env, _float, _int, read_env_fields
 
 __all__ = [
     "Delivery",
@@ -118,18 +118,7 @@ class PublisherConfig:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PublisherConfig:
         """Read and validate every variable; raise `SettingsError` on the first bad one."""
-        env = os.environ if environ is None else environ
-        values: dict[str, Any] = {}
-        for spec in fields(cls):
-            name = spec.metadata["env"]
-            raw = env.get(name)
-            if raw is None or raw.strip() == "":
-                continue
-            try:
-                values[spec.name] = spec.metadata["parse"](raw.strip())
-            except ValueError as exc:
-                raise SettingsError(f"{name}={raw!r} is invalid: expected {exc}") from None
-        config = cls(**values)
+        config = cls(**read_env_fields(cls, os.environ if environ is None else environ))
         if config.backoff_max_ms < config.backoff_ms:
             raise SettingsError(
                 f"PUBLISH_BACKOFF_MAX_MS={config.backoff_max_ms} is below "

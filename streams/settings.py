@@ -137,6 +137,26 @@ def _env(
     return field(default=default, metadata={"env": name, "parse": parse, "doc": doc})
 
 
+def read_env_fields(cls: type[Any], env: Mapping[str, str]) -> dict[str, Any]:
+    """Parse the variables of a dataclass whose fields were declared with `_env`.
+
+    Unset or empty variables are left out (the field keeps its default); the first bad
+    value raises `SettingsError` naming the variable and what is allowed.
+    """
+    values: dict[str, Any] = {}
+    for spec in fields(cls):
+        name = spec.metadata["env"]
+        raw = env.get(name)
+        if raw is None or raw.strip() == "":
+            continue
+        try:
+            values[spec.name] = spec.metadata["parse"](raw.strip())
+        except ValueError as exc:
+            shown = "***" if "PASSWORD" in name else raw
+            raise SettingsError(f"{name}={shown!r} is invalid: expected {exc}") from None
+    return values
+
+
 @dataclass(frozen=True)
 class Settings:
     """The platform's configuration. Build it with `Settings.from_env()`."""
@@ -219,18 +239,7 @@ class Settings:
         """Read and validate every variable; raise `SettingsError` on the first bad one."""
         env = dict(os.environ if environ is None else environ)
         env = {**_batch_config_file(env.get("BATCH_CONFIG_FILE")), **env}
-        values: dict[str, Any] = {}
-        for spec in fields(cls):
-            name = spec.metadata["env"]
-            raw = env.get(name)
-            if raw is None or raw.strip() == "":
-                continue
-            try:
-                values[spec.name] = spec.metadata["parse"](raw.strip())
-            except ValueError as exc:
-                shown = "***" if "PASSWORD" in name else raw
-                raise SettingsError(f"{name}={shown!r} is invalid: expected {exc}") from None
-        settings = cls(**values)
+        settings = cls(**read_env_fields(cls, env))
         settings._check_together()
         return settings
 
