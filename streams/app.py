@@ -68,7 +68,8 @@ class PlatformApp(faust.App):
         for the next start.
         """
         timeout = self.platform_settings.shutdown_timeout_s
-        log.info("shutting down: finishing the batches in hand (up to %.0fs)", timeout)
+        log.info("stopping fetching: finishing the batches in hand (up to %.0fs) before "
+                 "partitions are given up", timeout)
         try:
             await asyncio.wait_for(super()._consumer_wait_empty(consumer, logger), timeout)
         except TimeoutError:
