@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -106,6 +108,7 @@ class BatchAgent:
                     await processor.process(events)
                 except HandlerFailedError as exc:
                     log.critical("%s", exc, extra={"agent": self.name})
+                    _exit_unless_stopped(settings.shutdown_timeout_s + 15)
                     await app.crash(exc)
                     raise
                 await _ack_all(stream, events, self.name)
@@ -119,6 +122,19 @@ async def _ack_all(stream: Any, events: Sequence[Any], agent: str) -> None:
         await stream.ack(event)
     if events:
         metrics.CONSUMER_MESSAGES.labels(agent, events[0].message.topic).inc(len(events))
+
+
+#: Exit status of a worker stopped by a batch that could not be handled (EX_SOFTWARE).
+EXIT_HANDLER_FAILED = 70
+
+
+def _exit_unless_stopped(timeout: float) -> None:
+    """End the process if the graceful stop after a crash hangs (seen in Faust's consumer
+    shutdown after leaving the group): nothing of the failed batch was acked, so nothing
+    past it can be committed either way."""
+    timer = threading.Timer(timeout, os._exit, args=(EXIT_HANDLER_FAILED,))
+    timer.daemon = True
+    timer.start()
 
 
 def _raw_topic(app: faust.App, name: str, settings: Settings) -> Any:

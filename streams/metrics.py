@@ -38,6 +38,7 @@ read from the cluster: every worker of a group reports the same values.
 - `streams_rebalancing`: 1 while a rebalance (table recovery included) is in progress.
 - `streams_rebalance_seconds`: rebalance duration, from revocation to recovered tables.
 - `streams_table_keys{table}`: keys in the table partitions this worker serves.
+- `streams_table_keys_updated_timestamp_seconds`: Unix time the keys were last counted.
 - `streams_table_recovery_remaining{table,kind}`: changelog records still to be read.
 - `streams_table_recovering`: 1 while active table partitions are being restored.
 - `streams_broker_up`: 1 if the cluster answered the last connectivity probe (every 5 s).

@@ -47,6 +47,10 @@ COMMIT_SECONDS = Histogram(
 TABLE_KEYS = Gauge(
     "streams_table_keys", "Keys of the table in the partitions this worker serves", ["table"]
 )
+TABLE_KEYS_UPDATED = Gauge(
+    "streams_table_keys_updated_timestamp_seconds",
+    "Unix time the table keys were last counted",
+)
 TABLE_RECOVERY_REMAINING = Gauge(
     "streams_table_recovery_remaining",
     "Changelog records still to be read before the table is up to date, by kind "

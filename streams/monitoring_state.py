@@ -8,6 +8,7 @@ partitions, so that runs on a longer interval and never during a rebalance.
 from __future__ import annotations
 
 import logging
+import time
 from collections import Counter
 from time import monotonic
 from typing import Any
@@ -18,6 +19,7 @@ from mode import Service
 from streams.monitoring_metrics import (
     PARTITIONS_ASSIGNED,
     TABLE_KEYS,
+    TABLE_KEYS_UPDATED,
     TABLE_RECOVERING,
     TABLE_RECOVERY_REMAINING,
     replace_samples,
@@ -73,6 +75,7 @@ def refresh_table_keys(app: Any) -> None:
             log.debug("could not count keys of table %s: %r", name, exc)
             continue
         TABLE_KEYS.labels(name).set(count)
+    TABLE_KEYS_UPDATED.set(time.time())
 
 
 class WorkerStateWatch(Sensor):

@@ -75,6 +75,8 @@ T = TypeVar("T")
 Headers = Mapping[str, str | bytes] | Sequence[tuple[str, str | bytes]]
 
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9._\-]+")
+#: How long a topic missing from the metadata is looked for again before it is unknown.
+TOPIC_METADATA_WAIT_S = 2.0
 
 
 def _flag(raw: str) -> bool:
@@ -558,7 +560,7 @@ class Publisher:
         producer = self.producer
         # A full metadata request tells "no such topic" apart from "no broker"; waiting on
         # the producer's own metadata would spin until its request timeout instead.
-        metadata = await producer.client.fetch_all_metadata()
+        metadata = await self._metadata_with(topic)
         if topic in metadata.unauthorized_topics:
             raise self._failed(topic, PermissionError(
                 f"not authorized to write to topic {topic!r}"), 1, retriable=False)
@@ -573,6 +575,23 @@ class Publisher:
         partitions = sorted(await producer.partitions_for(topic))
         self._partitions[topic] = partitions
         return partitions
+
+    async def _metadata_with(self, topic: str) -> Any:
+        """Cluster metadata, asked again for a moment while it does not know `topic` yet.
+
+        A topic created a moment ago may not have reached every broker's metadata cache;
+        like the Java producer (which waits up to max.block.ms) we ask again for up to
+        TOPIC_METADATA_WAIT_S before calling the topic unknown.
+        """
+        client = self.producer.client
+        deadline = asyncio.get_running_loop().time() + TOPIC_METADATA_WAIT_S
+        while True:
+            metadata = await client.fetch_all_metadata()
+            known = (metadata.partitions_for_topic(topic) is not None
+                     or topic in metadata.unauthorized_topics)
+            if known or asyncio.get_running_loop().time() >= deadline:
+                return metadata
+            await asyncio.sleep(0.1)
 
     async def _create_topic(self, topic: str) -> None:
         options = self.producer_options()

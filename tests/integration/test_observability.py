@@ -78,6 +78,12 @@ def scrape_if(worker: WorkerProcess, condition: Callable[[Samples], bool]) -> Sa
     return samples if condition(samples) else None
 
 
+def keys_counted_after(worker: WorkerProcess, moment: float) -> Samples | None:
+    """The samples once the table keys were counted after `moment` (counted every 10 s)."""
+    return scrape_if(worker, lambda s: total(
+        s, "streams_table_keys_updated_timestamp_seconds") > moment)
+
+
 def caught_up_since(worker: WorkerProcess, since: float) -> Samples | None:
     """The samples once the lag read after `since` is 0 on every partition, else None."""
     samples = scrape(worker)
@@ -136,6 +142,9 @@ def worker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory,
 def test_counters_equal_what_was_produced_and_processed(worker, kafka_bootstrap: str) -> None:
     process, _ = worker
     before = wait_for(lambda: caught_up_since(process, 0), DEADLINE, "the worker to catch up")
+    caught_up_at = time.time()
+    counted_before = wait_for(lambda: keys_counted_after(process, caught_up_at), DEADLINE,
+                              "a key count taken after the catch-up")
     prefix = f"counted-{uuid.uuid4().hex[:6]}"
     good, customers, bad = 1200, 150, 7
 
@@ -146,7 +155,7 @@ def test_counters_equal_what_was_produced_and_processed(worker, kafka_bootstrap:
     after = wait_for(lambda: caught_up_since(process, produced_at), DEADLINE,
                      "the lag to return to 0 after producing")
     # The table keys are counted on a longer interval than the lag is read.
-    keys_before = total(before, "streams_table_keys", table=TABLE)
+    keys_before = total(counted_before, "streams_table_keys", table=TABLE)
     after = wait_for(
         lambda: scrape_if(process, lambda s: total(s, "streams_table_keys", table=TABLE)
                           == keys_before + customers),
@@ -287,8 +296,10 @@ def test_ready_is_false_before_assignment_and_during_recovery(
     first = start_worker(worker_env(kafka_bootstrap, app_id, tmp_path / "first"), logs / "1")
     try:
         first.wait_ready()  # creates the changelog topic
-        keys_before = wait_for(lambda: caught_up_since(first, 0), DEADLINE,
-                               "the first worker to catch up")
+        wait_for(lambda: caught_up_since(first, 0), DEADLINE, "the first worker to catch up")
+        started = time.time()
+        keys_before = wait_for(lambda: keys_counted_after(first, started), DEADLINE,
+                               "a key count taken after the catch-up")
     finally:
         assert first.stop() == 0
     table_keys = int(total(keys_before, "streams_table_keys", table=TABLE))
