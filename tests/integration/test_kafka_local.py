@@ -14,7 +14,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streams.kafka_local import LocalKafka
-from streams.testing import free_port
+from streams.testing import free_port, wait_for
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,17 +49,22 @@ def test_three_broker_cluster_replicates_and_survives_a_broker_restart(
         {"min.insync.replicas", "default.replication.factor"}))
     assert config == {"min.insync.replicas": "2", "default.replication.factor": "3"}
 
-    async def create_and_describe() -> list[int]:
+    async def admin_call(call):  # type: ignore[no-untyped-def]
         admin = AIOKafkaAdminClient(bootstrap_servers=kafka_cluster.bootstrap_servers)
         await admin.start()
         try:
-            await admin.create_topics([NewTopic(unique_name, 3, 3)])
-            [topic] = await admin.describe_topics([unique_name])
-            return [len(p["replicas"]) for p in topic["partitions"]]
+            return await call(admin)
         finally:
             await admin.close()
 
-    assert asyncio.run(create_and_describe()) == [3, 3, 3]
+    async def replica_counts(admin: AIOKafkaAdminClient) -> list[int]:
+        [topic] = await admin.describe_topics([unique_name])
+        return sorted(len(p["replicas"]) for p in topic["partitions"])
+
+    asyncio.run(admin_call(lambda admin: admin.create_topics([NewTopic(unique_name, 3, 3)])))
+    # a new topic reaches every broker's metadata a moment after it is created
+    wait_for(lambda: asyncio.run(admin_call(replica_counts)) == [3, 3, 3], 30,
+             "3 partitions with 3 replicas each")
     node = kafka_cluster._node(2)
     assert node.process is not None
     pid = node.process.pid
@@ -92,7 +97,6 @@ def test_broker_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
     assert jvm_alive(jvm_pid)
     parent.kill()
     parent.wait()
-    from streams.testing import wait_for
     wait_for(lambda: not jvm_alive(jvm_pid), 30, "the broker JVM to exit after its parent")
 
 
