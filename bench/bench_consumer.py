@@ -17,6 +17,7 @@ reaching the end, so the Faust variants include their start-up (a few seconds).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -31,6 +32,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from streams.admin import TopicSpec, ensure_topics
+from streams.kafka_local import kafka_for_session
 from streams.testing import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,9 +122,9 @@ def run_worker(command: list[str], env: dict[str, str], bootstrap: str, group: s
 
 
 def run(bootstrap_servers: str | None = None) -> dict[str, Any]:
-    from streams.kafka_local import kafka_for_session
-
-    with kafka_for_session() as bootstrap, tempfile.TemporaryDirectory() as tmp:
+    with contextlib.ExitStack() as stack:
+        bootstrap = bootstrap_servers or stack.enter_context(kafka_for_session())
+        tmp = stack.enter_context(tempfile.TemporaryDirectory())
         topic = f"bench-events-{random.randrange(1 << 30):x}"
         asyncio.run(ensure_topics(bootstrap, [TopicSpec(topic, 3, 1)]))
         began = time.monotonic()
