@@ -2,7 +2,7 @@
 
 Downstream code needs only this module::
 
-    from streams import Message, PerKeyTable, batch_agent
+    from streams import Message, PerKeyTable, Publisher, batch_agent
 """
 
 from streams.agents import BatchAgent, batch_agent
@@ -10,20 +10,28 @@ from streams.app import create_app, discover_deployment
 from streams.errors import (
     BrokerUnreachableError,
     DecodeError,
+    PublishError,
     SettingsError,
     StreamsError,
     TableError,
 )
 from streams.models import Message
+from streams.publisher import Outgoing, Publisher, PublisherConfig
+from streams.retry import Backoff
 from streams.settings import Settings
 from streams.tables import PerKeyTable
 
 __all__ = [
+    "Backoff",
     "BatchAgent",
     "BrokerUnreachableError",
     "DecodeError",
     "Message",
+    "Outgoing",
     "PerKeyTable",
+    "PublishError",
+    "Publisher",
+    "PublisherConfig",
     "Settings",
     "SettingsError",
     "StreamsError",
