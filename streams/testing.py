@@ -198,3 +198,18 @@ def table_matches(worker: WorkerProcess, table: str,
         if status != 200 or body["value"] != value:
             return False
     return True
+
+
+async def commit_offsets(bootstrap_servers: str, group_id: str,
+                         offsets: Mapping[Any, int]) -> None:
+    """Commit `offsets` ({TopicPartition: offset}) for `group_id`, as a stopped member would."""
+    from aiokafka import AIOKafkaConsumer
+
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id,
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(list(offsets))
+        await consumer.commit(dict(offsets))
+    finally:
+        await consumer.stop()

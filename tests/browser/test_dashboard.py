@@ -15,11 +15,11 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka import TopicPartition
 from playwright.sync_api import Page, expect
 
 from streams.partitioner import key_partition
-from streams.testing import WorkerProcess, free_port, produce_orders, wait_for
+from streams.testing import WorkerProcess, commit_offsets, free_port, produce_orders, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -79,7 +79,7 @@ def test_group_page_shows_each_workers_partitions_and_the_lag(
 
     # A group that stopped part-way: the lag per partition is known exactly.
     readers = f"{dashboard_topic}-readers"
-    run_async(_commit(kafka_bootstrap, readers,
+    run_async(commit_offsets(kafka_bootstrap, readers,
                         {TopicPartition(dashboard_topic, p): 1 for p in range(3)}))
     lagging = workers[0].get_json(f"/api/groups/{readers}")
     page.goto(f"{workers[0].url}/#/groups/{readers}")
@@ -93,17 +93,6 @@ def test_group_page_shows_each_workers_partitions_and_the_lag(
     shot(page, output_dir, "group-reset-confirm")
     page.get_by_role("button", name="Yes, reset").click()
     expect(page.get_by_test_id("group-lag")).to_have_text("30")
-
-
-async def _commit(servers: str, group: str, offsets: dict[TopicPartition, int]) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=group,
-                                enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(list(offsets))
-        await consumer.commit(offsets)
-    finally:
-        await consumer.stop()
 
 
 def test_search_by_key_finds_exactly_those_messages(

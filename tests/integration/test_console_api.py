@@ -13,10 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer, TopicPartition
 
 from streams.partitioner import key_partition
-from streams.testing import WorkerProcess, produce_orders, wait_for
+from streams.testing import WorkerProcess, commit_offsets, produce_orders, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -64,17 +64,6 @@ async def send(servers: str, topic: str, records: list[dict[str, Any]]) -> None:
                 headers=[(k, v.encode()) for k, v in r.get("headers", {}).items()])
     finally:
         await producer.stop()
-
-
-async def commit(servers: str, group: str, offsets: dict[TopicPartition, int]) -> None:
-    consumer = AIOKafkaConsumer(bootstrap_servers=servers, group_id=group,
-                                enable_auto_commit=False)
-    await consumer.start()
-    try:
-        consumer.assign(list(offsets))
-        await consumer.commit(offsets)
-    finally:
-        await consumer.stop()
 
 
 @pytest.fixture(scope="module")
@@ -271,7 +260,7 @@ def test_groups(worker: WorkerProcess, topic: str, kafka_bootstrap: str) -> None
     assert group["distribution"][0]["by_topic"]["orders"] == 3
 
     lagging = f"{topic}-readers"
-    asyncio.run(commit(kafka_bootstrap, lagging, {TopicPartition(topic, p): 1
+    asyncio.run(commit_offsets(kafka_bootstrap, lagging, {TopicPartition(topic, p): 1
                                                   for p in range(3)}))
     detail = get(worker, f"/api/groups/{lagging}")
     ends = {p["partition"]: p["end_offset"] for p in
