@@ -1,14 +1,16 @@
 """`@batch_agent`: a handler that receives decoded batches of one topic.
 
 The decorator only registers a `BatchAgent`; `create_app` binds it to the Faust app as an
-agent that reads the topic as raw bytes, groups events with Faust's stream batching
-(`batch_size` events, or what arrived within `flush_interval` seconds) and hands each batch
-to a `BatchProcessor` (decode, retries, dead letters, sink; see streams.batch_processing).
+agent that reads the topic as raw bytes. Faust's conductor fetches and routes the records;
+the agent takes them from the topic's queue in batches (`batch_size` events, or what
+arrived within `flush_interval` seconds; see streams.batch_reader for why not through
+`Stream.take`) and hands each batch to a `BatchProcessor` (decode, retries, dead letters,
+table writes, sink; see streams.batch_processing).
 
 Acknowledgement, which is what lets Faust commit an offset, happens only after the whole
-batch was handled or dead-lettered. Faust's `take`/`take_events` ack their buffered events
-in a `finally:` (also when the handler raised), so the agent uses `noack_take` (the same
-buffering, yielding events) and acks each event itself once its batch is done.
+batch was handled or dead-lettered and its table changes and sink records were
+acknowledged by the brokers. (Faust's `take`/`take_events` ack their buffered events in a
+`finally:`, also when the handler raised; this agent never does.)
 
 On shutdown (SIGTERM, Ctrl-C) the worker stops fetching and gives the batch in hand
 `SHUTDOWN_TIMEOUT_S` to finish (see `PlatformApp`); a batch cancelled after that is
@@ -27,8 +29,9 @@ from typing import Any
 
 import faust
 
-from streams import metrics
+from streams import metrics, table_writes
 from streams.batch_processing import BatchProcessor, Handler, HandlerFailedError
+from streams.batch_reader import BatchReader
 from streams.dead_letters import DeadLetterSink, dead_letter_topic_name
 from streams.publisher import Outgoing, encode_headers, encode_value
 from streams.retry import Backoff
@@ -103,23 +106,41 @@ class BatchAgent:
         within = self.flush_interval or settings.flush_interval
 
         async def consume(stream: Any) -> None:
-            async for events in stream.noack_take(batch_size, within=within):
+            # Iterating a topic channel registers it with the conductor.
+            reader = BatchReader(app, aiter(stream.channel), batch_size, within)
+            while True:
                 try:
-                    await processor.process(events)
-                except HandlerFailedError as exc:
-                    log.critical("%s", exc, extra={"agent": self.name})
+                    events = await reader.next_batch()
+                except StopAsyncIteration:  # the agent's stream is stopping
+                    return
+                writes = table_writes.PendingWrites()
+                try:
+                    with table_writes.collecting(writes):
+                        await processor.process(events)
+                    await writes.commit(app)
+                except Exception as exc:
+                    # A batch that cannot be finished (handler failed without dead letters,
+                    # dead letters, sink or changelog not acknowledged) must not be acked:
+                    # the worker stops and the batch is read again after a restart.
+                    if isinstance(exc, HandlerFailedError):
+                        log.critical("%s", exc, extra={"agent": self.name})
+                    else:
+                        log.critical("agent %s: batch could not be completed: %r; the worker "
+                                     "stops, nothing of the batch is committed", self.name, exc,
+                                     extra={"agent": self.name})
                     _exit_unless_stopped(settings.shutdown_timeout_s + 15)
                     await app.crash(exc)
                     raise
-                await _ack_all(stream, events, self.name)
+                _ack_all(events, self.name)
 
         consume.__name__ = consume.__qualname__ = self.name.replace(".", "_")
         self._agent = app.agent(source, name=self.name, concurrency=self.concurrency)(consume)
 
 
-async def _ack_all(stream: Any, events: Sequence[Any], agent: str) -> None:
+def _ack_all(events: Sequence[Any], agent: str) -> None:
+    """Mark the events done: Faust commits an offset once every event up to it is."""
     for event in events:
-        await stream.ack(event)
+        event.ack()
     if events:
         metrics.CONSUMER_MESSAGES.labels(agent, events[0].message.topic).inc(len(events))
 

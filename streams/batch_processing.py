@@ -10,6 +10,9 @@
    split: `HandlerFailedError` stops the worker before anything of the batch is acked.
 4. Records the successful calls returned are published to the sink topic.
 
+Table changes a call made (streams.table_writes) are rolled back when it raises, so every
+record's changes count once, from the one call that handled it.
+
 Only when this returns may the caller acknowledge the batch's events.
 """
 
@@ -22,7 +25,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from streams import metrics
+from streams import metrics, table_writes
 from streams.errors import DecodeError, StreamsError
 from streams.models import Message, to_message
 from streams.retry import Backoff
@@ -92,12 +95,16 @@ class BatchProcessor:
 
     async def _attempts(self, messages: list[Message[Any]], retries: int) -> list[Any]:
         """Call the handler up to 1 + `retries` times; return its outputs or raise `_Failed`."""
+        writes = table_writes.current()
         for attempt in range(retries + 1):
+            savepoint = writes.savepoint() if writes is not None else None
             try:
                 return list(await self.handler(messages) or ())
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
+                if writes is not None and savepoint is not None:
+                    writes.rollback(savepoint)  # the failed call's table changes
                 if attempt == retries:
                     raise _Failed(exc, attempt + 1) from exc
                 delay = self.backoff.delay(attempt)

@@ -5,11 +5,13 @@ changelog partition of that event's record, and RocksDB keeps one database per p
 A batch handler has many records at once and none "current", so a plain `table[k] = v`
 fails with "Cannot modify table key from outside of stream iteration".
 
-`PerKeyTable.batch()` is the supported way: it collects the batch's updates, coalescing
-repeated updates of a key, and when the handler is done writes each key once, with the
-event of the last record that touched it made current. Each change thus lands in the
-changelog partition (and RocksDB partition) of the record it came from. If the handler
-raises, nothing is written: a retried batch starts from the stored state again.
+`PerKeyTable.batch()` is the supported way: it collects the handler's updates, coalescing
+repeated updates of a key, and when the block ends hands each key's last value to the
+batch's pending writes (streams.table_writes), marked with the partition of the last
+record that touched it. After the handler returned, the agent writes them to the
+changelog, waits for the acknowledgements, writes RocksDB, and only then acknowledges the
+records. A handler call that raises writes nothing: a retried call starts from the same
+state.
 
 Example::
 
@@ -35,6 +37,7 @@ from typing import Any, Generic, TypeVar
 import faust
 from faust.streams import _current_event  # see event_scope()
 
+from streams import table_writes
 from streams.errors import TableError
 from streams.models import Message
 from streams.partitioner import key_partition
@@ -119,10 +122,7 @@ class PerKeyTable(Generic[V]):
 
     def get(self, key: Any) -> V | None:
         """The stored value of `key` on this worker, or None if it has none."""
-        table = self.faust_table
-        if key not in table:
-            return None
-        return table[key]  # type: ignore[no-any-return]
+        return self.faust_table.data.get(key)  # type: ignore[no-any-return]
 
     def partition_of(self, key: Any) -> int:
         """The partition Kafka's default (murmur2) partitioner gives `key` in this table."""
@@ -136,11 +136,11 @@ class PerKeyTable(Generic[V]):
 
 
 class TableBatch(Generic[V]):
-    """The pending updates of one batch: reads see them, the table gets them at the end."""
+    """The pending updates of one block: reads see them, the batch gets them at the end."""
 
     def __init__(self, table: PerKeyTable[V]) -> None:
         self._table = table
-        self._pending: dict[Any, tuple[V, Message[Any]]] = {}
+        self._pending: dict[Any, tuple[V, int]] = {}
 
     def __enter__(self) -> TableBatch[V]:
         return self
@@ -154,6 +154,12 @@ class TableBatch(Generic[V]):
         """The value of `key` including this batch's pending updates, else the default."""
         if key in self._pending:
             return self._pending[key][0]
+        writes = table_writes.current()
+        if writes is not None:
+            table = self._table.faust_table
+            change = writes.get(table, table.data._encode_key(key))
+            if change is not None:
+                return change.value  # type: ignore[no-any-return]
         stored = self._table.get(key)
         return self._table.default() if stored is None else stored
 
@@ -166,16 +172,13 @@ class TableBatch(Generic[V]):
         at all) raises `TableError`, so the record ends up in the dead-letter topic with
         that reason instead of silently corrupting the table.
         """
-        if message.event is None:
-            raise TableError(f"{message.coordinates} carries no event: table updates must "
-                             "come from messages a batch agent delivered")
         expected = self._table.partition_of(key)
         if expected != message.partition:
             raise TableError(
                 f"{message.coordinates}: key {key!r} of table {self._table.name!r} belongs to "
                 f"partition {expected}, the record came from partition {message.partition}; "
                 "publish the record keyed by the table key")
-        self._pending[key] = (value, message)
+        self._pending[key] = (value, message.partition)
 
     def update(self, message: Message[Any], key: Any, change: Callable[[V], V]) -> V:
         """Apply `change` to the current value of `key`; return the new value."""
@@ -187,11 +190,16 @@ class TableBatch(Generic[V]):
         return len(self._pending)
 
     def flush(self) -> None:
-        """Write every pending key once, to its record's changelog partition."""
+        """Hand every pending key, once, to the batch's writes (see streams.table_writes)."""
+        writes = table_writes.current()
+        if writes is None:
+            raise TableError(f"table {self._table.name!r} was changed outside a batch "
+                             "handler: use table.batch() inside a @batch_agent handler")
         table = self._table.faust_table
-        for key, (value, message) in self._pending.items():
-            with event_scope(message.event):
-                table[key] = value
+        store = table.data
+        for key, (value, partition) in self._pending.items():
+            writes.put(table_writes.Change(table, partition, key, value,
+                                           store._encode_key(key), store._encode_value(value)))
         self._pending.clear()
 
 

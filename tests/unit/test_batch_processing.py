@@ -134,7 +134,7 @@ async def test_batches_are_cut_by_size_and_by_flush_interval() -> None:
     async with handle._agent.test_context() as agent:
         loop = asyncio.get_running_loop()
         for i in range(250):
-            await agent.put(key=b"k", value=json.dumps({"i": i}).encode())
+            await agent.put(key=b"k", value=json.dumps({"i": i}).encode(), wait=False)
         deadline = loop.time() + 10
         while sum(sizes) < 250 and loop.time() < deadline:
             await asyncio.sleep(0.02)

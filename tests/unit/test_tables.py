@@ -8,7 +8,7 @@ import faust
 import pytest
 from faust.streams import current_event
 
-from streams import PerKeyTable, Settings, batch_agent, create_app
+from streams import Backoff, PerKeyTable, Settings, batch_agent, create_app
 from streams.errors import TableError
 from streams.models import Message
 from streams.tables import event_scope
@@ -33,12 +33,14 @@ def test_event_scope_makes_the_event_current_and_restores_it() -> None:
     assert current_event() is None
 
 
-def test_table_writes_need_a_message_from_an_agent() -> None:
+def test_table_changes_outside_a_batch_handler_are_refused() -> None:
     table = PerKeyTable("loose", value_type=Totals, default=Totals, register=False)
-    message = Message(topic="t", partition=0, offset=0, key="k", value=None,
-                      timestamp=None)  # type: ignore[arg-type]
-    with pytest.raises(TableError, match=r"t\[0\]@0 carries no event"):
-        table.batch().set(message, "k", Totals())
+    create_app(Settings.from_env({"TABLE_STORE": "memory", "APP_ID": "unit-loose"}),
+               agents=[], tables=[table])
+    message = Message(topic="t", partition=table.partition_of("k"), offset=0, key="k",
+                      value=None, timestamp=None)  # type: ignore[arg-type]
+    with pytest.raises(TableError, match="outside a batch handler"), table.batch() as pending:
+        pending.set(message, "k", Totals())
 
 
 def test_unbound_table_says_how_to_bind_it() -> None:
@@ -55,6 +57,30 @@ async def wait_until(condition, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
+class RecordingProducer:
+    """Stands in for Kafka: acknowledges every changelog record at once, in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[tuple[str, int, bytes, bytes]] = []
+
+    async def send(self, topic, key, value, partition, timestamp, headers):
+        self.sent.append((topic, partition, key, value))
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(SimpleNamespace(topic=topic, partition=partition,
+                                        offset=len(self.sent) - 1))
+        return done
+
+
+def with_recording_producer(app) -> RecordingProducer:
+    producer = RecordingProducer()
+
+    async def maybe_start_producer() -> RecordingProducer:
+        return producer
+
+    app.maybe_start_producer = maybe_start_producer
+    return producer
+
+
 async def test_batch_updates_are_coalesced_and_go_to_their_records_partition() -> None:
     totals = PerKeyTable("totals", value_type=Totals, default=Totals, register=False)
     seen_batches: list[int] = []
@@ -66,17 +92,10 @@ async def test_batch_updates_are_coalesced_and_go_to_their_records_partition() -
             for message in batch:
                 pending.update(message, message.key, lambda t: Totals(events=t.events + 1))
 
-    create_app(Settings.from_env({"TABLE_STORE": "memory", "APP_ID": "unit-tables"}),
-               agents=[count], tables=[totals])
+    app = create_app(Settings.from_env({"TABLE_STORE": "memory", "APP_ID": "unit-tables"}),
+                     agents=[count], tables=[totals])
+    producer = with_recording_producer(app)
     table = totals.faust_table
-    changelog_writes: list[tuple[int, str]] = []
-    send_changelog = table.send_changelog
-
-    def recording_send_changelog(partition, key, value, *args, **kwargs):
-        changelog_writes.append((partition, key))
-        return send_changelog(partition, key, value, *args, **kwargs)
-
-    table.send_changelog = recording_send_changelog
 
     keys = ["k0", "k1", "k2"]
     partition_of = {key: totals.partition_of(key) for key in keys}
@@ -84,13 +103,47 @@ async def test_batch_updates_are_coalesced_and_go_to_their_records_partition() -
         for i in range(12):  # each key arrives on its partition, as a producer puts it
             key = keys[i % 3]
             await agent.put(key=key.encode(), value=json.dumps({"i": i}).encode(),
-                            partition=partition_of[key])
-        await wait_until(lambda: sum(seen_batches) == 12)
+                            partition=partition_of[key], wait=False)
+        await wait_until(lambda: sum(seen_batches) == 12 and len(producer.sent) ==
+                         3 * len(seen_batches))
 
     assert {key: table[key].events for key in keys} == {"k0": 4, "k1": 4, "k2": 4}
-    # one write per key and batch, never one per event
-    assert len(changelog_writes) == 3 * len(seen_batches) < 12
-    assert all(partition == partition_of[key] for partition, key in changelog_writes)
+    # one changelog record per key and batch, never one per event, raw keys, and in the
+    # changelog partition of the key's records
+    assert 3 * len(seen_batches) == len(producer.sent) < 12
+    assert {topic for topic, *_ in producer.sent} == {table.changelog_topic.get_topic_name()}
+    assert all(partition == partition_of[key.decode()]
+               for _, partition, key, _ in producer.sent)
+    last = {key.decode(): json.loads(value)["events"] for _, _, key, value in producer.sent}
+    assert last == {"k0": 4, "k1": 4, "k2": 4}
+
+
+async def test_a_retried_handler_call_counts_its_records_once() -> None:
+    totals = PerKeyTable("retried", value_type=Totals, default=Totals, register=False)
+    calls: list[int] = []
+
+    @batch_agent("clicks", value_type=dict, batch_size=3, flush_interval=0.05,
+                 max_retries=2, backoff=Backoff(initial=0.001), register=False)
+    async def count(batch: list[Message[dict]]) -> None:
+        calls.append(len(batch))
+        with totals.batch() as pending:
+            for message in batch:
+                pending.update(message, message.key, lambda t: Totals(events=t.events + 1))
+        if len(calls) == 1:
+            raise RuntimeError("fails after writing, once")
+
+    app = create_app(Settings.from_env({"TABLE_STORE": "memory", "APP_ID": "unit-retry"}),
+                     agents=[count], tables=[totals])
+    producer = with_recording_producer(app)
+    partition = totals.partition_of("k")
+    async with count._agent.test_context() as agent:
+        for i in range(3):
+            await agent.put(key=b"k", value=json.dumps({"i": i}).encode(),
+                            partition=partition, wait=False)
+        await wait_until(lambda: len(producer.sent) == 1)
+
+    assert calls == [3, 3]
+    assert totals.faust_table["k"].events == 3
 
 
 def test_partition_of_matches_kafkas_default_partitioner() -> None:

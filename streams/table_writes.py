@@ -1,0 +1,137 @@
+"""The table changes of one batch: collected while the handler runs, written after it.
+
+A batch agent opens a `PendingWrites` for each batch (`collecting`); `TableBatch` blocks
+put their coalesced changes into it. Once the batch is handled, `commit` sends every
+change to its table's changelog partition (the partition of the record it came from),
+waits for the brokers' acknowledgements, and only then writes them to the local store
+(one RocksDB write batch per partition) and records the changelog offset up to which the
+store is complete. The agent acknowledges the batch's records after that, so a committed
+source offset always has its table changes in the changelog.
+
+Why not Faust's `table[key] = value`: it sends each change through Faust's producer
+buffer (a queue, a task switch and an event per record) and writes RocksDB and the
+persisted offset once per change; for batches that cost more than everything else the
+agent did. Here the changelog records go straight to the producer Faust itself uses (the
+transactional one under exactly-once), and the store gets one write per partition.
+
+A handler call that raises leaves nothing behind: `BatchProcessor` takes a `savepoint`
+before each call and rolls back to it, so a retried call starts from the same state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Any
+
+from faust.types import TP
+
+_CURRENT: ContextVar[PendingWrites | None] = ContextVar("streams_pending_writes", default=None)
+
+
+@dataclass(frozen=True)
+class Change:
+    """One key's new value in one table, encoded as the store and changelog hold it."""
+
+    table: Any  # the Faust table
+    partition: int
+    key: Any
+    value: Any
+    key_bytes: bytes
+    value_bytes: bytes
+
+
+class PendingWrites:
+    """The changes of one batch, by table and key: the last change of a key wins."""
+
+    def __init__(self) -> None:
+        self._changes: dict[tuple[str, bytes], Change] = {}
+
+    def put(self, change: Change) -> None:
+        self._changes[(change.table.name, change.key_bytes)] = change
+
+    def get(self, table: Any, key_bytes: bytes) -> Change | None:
+        return self._changes.get((table.name, key_bytes))
+
+    def __len__(self) -> int:
+        return len(self._changes)
+
+    def savepoint(self) -> dict[tuple[str, bytes], Change]:
+        return dict(self._changes)
+
+    def rollback(self, savepoint: dict[tuple[str, bytes], Change]) -> None:
+        self._changes = savepoint
+
+    async def commit(self, app: Any) -> None:
+        """Changelog first (acknowledged), then the local stores and their offsets."""
+        if not self._changes:
+            return
+        producer = await app.maybe_start_producer()
+        sent = []
+        for change in self._changes.values():
+            topic = change.table.changelog_topic.get_topic_name()
+            sent.append(await producer.send(topic, change.key_bytes, change.value_bytes,
+                                            change.partition, None, None))
+        results = await asyncio.gather(*sent)
+        highest: dict[tuple[str, TP], tuple[Any, int]] = {}
+        by_store: dict[str, list[Change]] = {}
+        for change, metadata in zip(self._changes.values(), results, strict=True):
+            tp = TP(metadata.topic, metadata.partition)
+            stored = highest.get((change.table.name, tp))
+            if stored is None or metadata.offset > stored[1]:
+                highest[(change.table.name, tp)] = (change.table, metadata.offset)
+            by_store.setdefault(change.table.name, []).append(change)
+        for changes in by_store.values():
+            _write_store(changes[0].table.data, changes)
+        for (_, tp), (table, offset) in highest.items():
+            _persist_offset(app, table.data, tp, offset)
+        self._changes.clear()
+
+
+def current() -> PendingWrites | None:
+    """The pending writes of the batch being handled in this task, if any."""
+    return _CURRENT.get()
+
+
+@contextlib.contextmanager
+def collecting(writes: PendingWrites) -> Iterator[PendingWrites]:
+    """Make `writes` where `TableBatch` blocks of this task put their changes."""
+    token = _CURRENT.set(writes)
+    try:
+        yield writes
+    finally:
+        _CURRENT.reset(token)
+
+
+def _write_store(store: Any, changes: list[Change]) -> None:
+    """Write to Faust's store the way its changelog recovery does (faust/stores/rocksdb.py
+    `apply_changelog_batch`): one raw-mode write batch per partition database. The key
+    index tells later reads which partition database holds a key."""
+    if not hasattr(store, "_db_for_partition"):  # the in-memory store keeps objects
+        for change in changes:
+            store.data[change.key] = change.value
+            store._key_partition[change.key] = change.partition
+        return
+    import rocksdict
+
+    batches: dict[int, Any] = {}
+    for change in changes:
+        batch = batches.get(change.partition)
+        if batch is None:
+            batch = batches[change.partition] = rocksdict.WriteBatch(raw_mode=True)
+        batch.put(change.key_bytes, change.value_bytes)
+        store._key_index[change.key_bytes] = change.partition
+    for partition, batch in batches.items():
+        store._db_for_partition(partition).write(batch)
+
+
+def _persist_offset(app: Any, store: Any, tp: TP, offset: int) -> None:
+    """As Faust's `Collection._on_changelog_sent`: under exactly-once the offset is
+    written when the transaction commits, otherwise at once."""
+    if app.in_transaction:
+        app.tables.persist_offset_on_commit(store, tp, offset)
+    else:
+        store.set_persisted_offset(tp, offset)
