@@ -30,6 +30,7 @@ from typing import Any
 import faust
 
 from streams import metrics, table_writes
+from streams.batch_consumer import BatchingConsumer
 from streams.batch_processing import BatchProcessor, Handler, HandlerFailedError
 from streams.batch_reader import BatchReader
 from streams.dead_letters import DeadLetterSink, dead_letter_topic_name
@@ -106,8 +107,12 @@ class BatchAgent:
         within = self.flush_interval or settings.flush_interval
 
         async def consume(stream: Any) -> None:
-            # Iterating a topic channel registers it with the conductor.
-            reader = BatchReader(app, aiter(stream.channel), batch_size, within)
+            # Iterating a topic channel registers it with the conductor (the subscription);
+            # the consumer then puts the topic's records on its queue directly.
+            channel = aiter(stream.channel)
+            if isinstance(app.consumer, BatchingConsumer):
+                app.consumer.deliver_to(self.topic, channel.queue)
+            reader = BatchReader(app, channel, batch_size, within)
             while True:
                 try:
                     events = await reader.next_batch()

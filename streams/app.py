@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaClient
 
 from streams.admin import TopicSpec, ensure_topics
 from streams.agents import DECLARED_AGENTS, BatchAgent
+from streams.batch_consumer import BatchingConsumer
 from streams.console import register_console
 from streams.errors import BrokerUnreachableError
 from streams.logs import logging_config
@@ -77,6 +78,13 @@ class PlatformApp(faust.App):
                         "they stay uncommitted and are processed again after restart",
                         timeout)
             await consumer.commit()
+
+    def _new_transport(self) -> Any:
+        """Faust's Kafka transport, creating a consumer that hands batch-agent topics to
+        their agents in bulk (see streams.batch_consumer)."""
+        transport = super()._new_transport()
+        transport.Consumer = BatchingConsumer
+        return transport
 
     def source_topics(self) -> list[TopicSpec]:
         """Topics the agents read and dead-letter to; Faust creates only its internal ones."""

@@ -1,0 +1,126 @@
+"""Faust's Kafka consumer, handing the records of batch-agent topics over in bulk.
+
+Faust's fetch loop (`Consumer._drain_messages`, faust-streaming 0.15, pinned) passes every
+record to the conductor as `wait_first(callback(record), suspend_flow.wait())`: two tasks
+and an `asyncio.wait` per record, then the conductor's per-record checks and decoding
+into an event. For a batch agent that was a third of a worker's time. For topics a batch
+agent reads, this loop builds the event itself and puts it on the agent's queue without
+waiting: the queue is the one the conductor would have filled, with the same
+back-pressure (a full queue pauses fetching of the partition until it drains) and the same
+clearing on rebalance. Every other topic (table changelogs, plain Faust agents) takes
+Faust's path unchanged.
+
+The loop is Faust's own, with that one branch added; keep it in step with the pinned
+Faust version (tests/integration/test_batch_agents.py exercises it end to end).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any, cast
+
+from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.types import TP
+
+
+class BatchingConsumer(AIOKafkaConsumer):
+    """Faust's aiokafka consumer with a direct path for batch-agent topics."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._batch_queues: dict[str, list[Any]] = {}
+        self._pressure_callbacks: dict[TP, tuple[Callable[[], None], Callable[[], None]]] = {}
+
+    def deliver_to(self, topic: str, queue: Any) -> None:
+        """Put every record of `topic` on `queue` (a batch agent's channel queue)."""
+        self._batch_queues.setdefault(topic, []).append(queue)
+
+    def _pressure(self, tp: TP) -> tuple[Callable[[], None], Callable[[], None]]:
+        # The queue remembers pending pressure-drop callbacks by identity: one pair per TP.
+        callbacks = self._pressure_callbacks.get(tp)
+        if callbacks is None:
+            faust_tp = TP(tp.topic, tp.partition)  # getmany yields aiokafka's own tuple type
+
+            def on_high() -> None:
+                self.app.sensors.on_topic_buffer_full(faust_tp)
+                self.on_buffer_full(faust_tp)
+
+            def on_drop() -> None:
+                self.on_buffer_drop(faust_tp)
+
+            callbacks = self._pressure_callbacks[tp] = (on_high, on_drop)
+        return callbacks
+
+    def _hand_over(self, queues: list[Any], tp: TP, message: Any) -> None:
+        message.incref(len(queues))
+        event = self.app.create_event(message.key, message.value, message.headers, message)
+        on_high, on_drop = self._pressure(tp)
+        for queue in queues:
+            queue.put_nowait_enhanced(event, on_pressure_high=on_high,
+                                      on_pressure_drop=on_drop)
+
+    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover
+        callback = self.callback
+        getmany = self.getmany
+        consumer_should_stop = self._stopped.is_set
+        fetcher_should_stop = fetcher._stopped.is_set
+        batch_queues = self._batch_queues
+        hand_over = self._hand_over
+
+        get_read_offset = self._read_offset.__getitem__
+        set_read_offset = self._read_offset.__setitem__
+        set_flag = self.diag.set_flag
+        unset_flag = self.diag.unset_flag
+        commit_every = self._commit_every
+        acks_enabled_for = self.app.topics.acks_enabled_for
+
+        yield_every = 100
+        num_since_yield = 0
+        sleep = asyncio.sleep
+
+        try:
+            while not (consumer_should_stop() or fetcher_should_stop()):
+                set_flag(CONSUMER_FETCHING)
+                ait = cast(Any, getmany(timeout=1.0))
+                await self.sleep(0)
+                if not self.should_stop:
+                    async for tp, message in ait:
+                        num_since_yield += 1
+                        if num_since_yield > yield_every:
+                            await sleep(0)
+                            num_since_yield = 0
+
+                        offset = message.offset
+                        r_offset = get_read_offset(tp)
+                        if r_offset is None or offset >= r_offset:
+                            gap = offset - (r_offset or 0)
+                            if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                                await self._add_gap(tp, r_offset + 1, offset)
+                            if commit_every is not None and self._n_acked >= commit_every:
+                                self._n_acked = 0
+                                await self.commit()
+                            queues = batch_queues.get(tp.topic)
+                            if queues:
+                                hand_over(queues, tp, message)
+                            else:
+                                await self.wait_first(callback(message),
+                                                      self.suspend_flow.wait())
+                            set_read_offset(tp, offset)
+                    unset_flag(CONSUMER_FETCHING)
+        except self.consumer_stopped_errors:
+            if self.transport.app.should_stop:
+                self.log.info("Broker stopped consumer, shutting down...")
+                return
+            raise
+        except asyncio.CancelledError:
+            if self.transport.app.should_stop:
+                self.log.info("Consumer shutting down for user cancel.")
+                return
+            raise
+        except Exception as exc:
+            self.log.exception("Drain messages raised: %r", exc)
+            raise
+        finally:
+            unset_flag(CONSUMER_FETCHING)
