@@ -1,0 +1,65 @@
+"""Batch-level coalescing on a real broker: a key touched N times in a batch is written to
+the changelog once, and the table still holds the right values."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+from streams.admin import TopicSpec, ensure_topics
+from streams.testing import WorkerProcess, committed_lag, wait_for
+
+pytestmark = pytest.mark.integration
+ROOT = Path(__file__).resolve().parents[2]
+
+
+async def produce_keys(bootstrap: str, topic: str, keys: list[str]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", linger_ms=5)
+    await producer.start()
+    try:
+        await asyncio.gather(*[await producer.send(topic, key=key.encode(), value=b"{}")
+                               for key in keys])
+    finally:
+        await producer.stop()
+
+
+async def records_in(bootstrap: str, topic: str) -> int:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        await consumer._client.force_metadata_update()
+        partitions = [TopicPartition(topic, p)
+                      for p in sorted(consumer.partitions_for_topic(topic) or ())]
+        consumer.assign(partitions)
+        starts = await consumer.beginning_offsets(partitions)
+        ends = await consumer.end_offsets(partitions)
+        return sum(ends[tp] - starts[tp] for tp in partitions)
+    finally:
+        await consumer.stop()
+
+
+def test_a_batch_of_100_updates_to_3_keys_writes_3_changelog_records(
+        kafka_bootstrap: str, unique_name: str, tmp_path: Path, output_dir: Path) -> None:
+    topic = unique_name
+    app_id = f"app-{topic}"
+    keys = [("a", "b", "c")[i % 3] for i in range(100)]
+    asyncio.run(ensure_topics(kafka_bootstrap, [TopicSpec(topic, 3, 1)]))
+    asyncio.run(produce_keys(kafka_bootstrap, topic, keys))  # all there before the start
+
+    with WorkerProcess(ROOT, {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "APP_ID": app_id,
+        "DATA_DIR": str(tmp_path / "data"), "DEPLOYMENT_MODULES": "tests.deployments.coalescing",
+        "TEST_TOPIC": topic, "TEST_BATCH_SIZE": "100", "FLUSH_INTERVAL_MS": "20000",
+    }, log_path=output_dir / "worker.log") as worker:
+        worker.wait_ready()
+        wait_for(lambda: asyncio.run(committed_lag(kafka_bootstrap, app_id, topic)) == 0,
+                 90, "the batch to be committed")
+        values = {key: worker.get_json(f"/api/tables/counts/{key}")["value"]
+                  for key in ("a", "b", "c")}
+
+    assert values == {"a": 34, "b": 33, "c": 33}
+    changelog = f"{app_id}-counts-changelog"
+    assert asyncio.run(records_in(kafka_bootstrap, changelog)) == 3
