@@ -15,8 +15,9 @@ samples and says nothing about standbys.
 - every second: `streams_table_recovery_remaining_records`,
   `streams_table_recovery_records_total` and `streams_tables_recovered`;
 - while active partitions are restored, one log line per table every `log_interval`
-  seconds (records done/total per partition, records/s, records left), and one line when
-  the restore ends, with its duration and rate.
+  seconds (records done/total per partition, records/s, records left); and at the end of
+  every rebalance one line per table: records replayed (duration, rate) and the active and
+  standby partitions the worker now has.
 
 `/ready` reads the same Faust state (streams/web.py `readiness_problems`).
 """
@@ -190,14 +191,22 @@ class RecoveryProgress(Sensor):
         restore.logged_at = now
 
     def _log_restored(self, restore: _Restore, now: float) -> None:
+        """One line per table: what the restore replayed, and the partitions it now has."""
+        recovery = self.app.tables.recovery
         seconds = max(now - restore.started, 1e-6)
-        for table, tps in self._by_table(restore.applied):
+        actives = dict(self._by_table({tp: 0 for tp in recovery.active_tps}))
+        standbys = dict(self._by_table({tp: 0 for tp in recovery.standby_tps}))
+        for table in sorted(set(actives) | set(standbys)):
+            tps = actives.get(table, [])
             done = sum(restore.applied[tp] for tp in tps)
-            if done:
-                log.info("table %s restored: %s changelog records in %.1fs (%s records/s); "
-                         "records per partition: %s", table, f"{done:,}", seconds,
-                         f"{done / seconds:,.0f}",
-                         ", ".join(f"{tp.partition}: {restore.applied[tp]}" for tp in tps))
+            replayed = (f"{done:,} changelog records replayed in {seconds:.1f}s "
+                        f"({done / seconds:,.0f} records/s)" if done else
+                        "nothing replayed from the changelog")
+            log.info("table %s ready: %s; active partitions %s; standby partitions %s",
+                     table, replayed,
+                     ", ".join(f"{tp.partition} ({restore.applied[tp]} replayed)"
+                               for tp in tps) or "none",
+                     ", ".join(str(tp.partition) for tp in standbys.get(table, [])) or "none")
 
     def _by_table(self, per_tp: Mapping[TP, int]) -> Iterator[tuple[str, list[TP]]]:
         """(table name, its changelog partitions in order) for the partitions in `per_tp`."""

@@ -104,7 +104,7 @@ def test_worker_without_data_dir_restores_every_key_from_the_changelog(
         assert re.search(rf"restoring table {TABLE}: [\d,]+ of [\d,]+ records \(\d+%\) at "
                          r"[\d,]+ records/s, [\d,]+ left; partition done/total: 0: \d+/\d+",
                          log_lines), "a periodic progress line"
-        assert f"table {TABLE} restored: {changelog_records:,} changelog records in" \
+        assert f"table {TABLE} ready: {changelog_records:,} changelog records replayed in" \
             in log_lines
 
         wait_for(lambda: metric(worker, "streams_table_keys", table=TABLE) == KEYS,
