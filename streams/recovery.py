@@ -101,8 +101,8 @@ class RecoveryProgress(Sensor):
             _chain_changelog_callback(table, self._on_changelog_event)
 
     async def _on_changelog_event(self, event: Any) -> None:
-        # Called by Faust for every changelog record it applies: only count here, the
-        # metrics are updated once a second.
+        # Faust awaits this for every changelog record it reads into a table partition
+        # (active or standby): only count here, the metrics are updated once a second.
         tp = event.message.tp
         kind = "active" if tp in self.app.tables.recovery.active_tps else "standby"
         self._applied[(tp, kind)] += 1
@@ -114,10 +114,15 @@ class RecoveryProgress(Sensor):
 
     def on_rebalance_end(self, app: Any, state: dict[str, Any]) -> None:
         """Faust calls this once the new assignment's active partitions are restored."""
-        self.refresh()
-        restore, self._restore = self._restore, None
-        if restore is not None:
-            self._log_restored(restore, monotonic())
+        try:
+            self.refresh()  # the last records counted still belong to this restore
+            if self._restore is not None:
+                self._log_restored(self._restore, monotonic())
+        except Exception:
+            # Called inside Faust's rebalance: an error here must not end it.
+            log.warning("reporting the end of table recovery failed", exc_info=True)
+        finally:
+            self._restore = None
 
     @Service.task
     async def _watch(self) -> None:

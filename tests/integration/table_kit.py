@@ -1,9 +1,11 @@
 """Helpers of the table recovery and standby tests (deployment `tests.deployments.counts`).
 
-- `produce_updates` writes `{"amount": n}` updates in bulk, one record batch after the
-  other per partition, on the partition Kafka's default partitioner gives each key;
+- `produce_updates` writes `{"amount": n}` updates in bulk (record batches, on the
+  partition Kafka's default partitioner gives each key);
 - `metric` reads one metric of a worker's `/metrics`, summed over matching labels;
 - `changelog_ends` reads the end offsets of the `counts` table's changelog.
+
+Topics are filled and measured with the table benchmark's helpers (bench/bench_tables.py).
 """
 
 from __future__ import annotations
@@ -12,14 +14,12 @@ import asyncio
 import json
 import random
 import urllib.request
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.partitioner import key_partition
+from bench.bench_tables import end_offsets, send_all
 from streams.testing import WorkerProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,30 +43,13 @@ async def produce_updates(bootstrap: str, topic: str, partitions: int, updates: 
     rng = random.Random(11)
     names = [f"{prefix}-{n}" for n in range(keys)]
     expected = {name: {"count": 0, "sum": 0} for name in names}
-    by_partition: defaultdict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
+    records = []
     for i in range(updates):
         name, amount = names[i % keys], rng.randint(1, 1000)
         expected[name]["count"] += 1
         expected[name]["sum"] += amount
-        raw_key = name.encode()
-        by_partition[key_partition(raw_key, partitions)].append(
-            (raw_key, json.dumps({"amount": amount}).encode()))
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all",
-                                enable_idempotence=True, max_batch_size=512 * 1024)
-    await producer.start()
-    try:
-        sent = []
-        for partition, records in by_partition.items():
-            batch = producer.create_batch()
-            for raw_key, value in records:
-                if batch.append(key=raw_key, value=value, timestamp=None) is None:
-                    sent.append(await producer.send_batch(batch, topic, partition=partition))
-                    batch = producer.create_batch()
-                    batch.append(key=raw_key, value=value, timestamp=None)
-            sent.append(await producer.send_batch(batch, topic, partition=partition))
-        await asyncio.gather(*sent)
-    finally:
-        await producer.stop()
+        records.append((name.encode(), json.dumps({"amount": amount}).encode()))
+    await send_all(bootstrap, topic, records, partitions)
     return expected
 
 
@@ -82,18 +65,7 @@ def metric(worker: WorkerProcess, name: str, **labels: str) -> float:
 
 def changelog_ends(bootstrap: str, app_id: str, partitions: int) -> dict[int, int]:
     """End offset of each partition of the counts table's changelog topic."""
-
-    async def read() -> dict[int, int]:
-        consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-        await consumer.start()
-        try:
-            tps = [TopicPartition(f"{app_id}-{TABLE}-changelog", p) for p in range(partitions)]
-            ends = await consumer.end_offsets(tps)
-            return {tp.partition: offset for tp, offset in ends.items()}
-        finally:
-            await consumer.stop()
-
-    return asyncio.run(read())
+    return asyncio.run(end_offsets(bootstrap, f"{app_id}-{TABLE}-changelog", partitions))
 
 
 def value_of(worker: WorkerProcess, key: str) -> Any:
