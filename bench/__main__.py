@@ -9,7 +9,8 @@ from pathlib import Path
 
 from streams.kafka_local import kafka_for_session
 
-BENCHMARKS = ["bench.foundation", "bench.bench_producer", "bench.bench_consumer"]
+BENCHMARKS = ["bench.foundation", "bench.bench_producer", "bench.bench_consumer",
+              "bench.bench_tables"]
 
 
 def main(names: list[str]) -> int:

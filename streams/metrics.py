@@ -41,6 +41,13 @@ read from the cluster: every worker of a group reports the same values.
 - `streams_table_keys_updated_timestamp_seconds`: Unix time the keys were last counted.
 - `streams_table_recovery_remaining{table,kind}`: changelog records still to be read.
 - `streams_table_recovering`: 1 while active table partitions are being restored.
+- `streams_table_recovery_remaining_records{table,partition,kind}`: changelog records
+  still to be read per table partition (`streams/recovery.py`).
+- `streams_table_recovery_records_total{table,partition,kind}`: changelog records applied
+  to the worker's table partitions: `active` while restoring partitions it serves,
+  `standby` while keeping standby replicas warm.
+- `streams_tables_recovered`: 1 when the active table partitions are up to date with
+  their changelogs (no rebalance or recovery running), else 0.
 - `streams_broker_up`: 1 if the cluster answered the last connectivity probe (every 5 s).
 - `streams_broker_errors_total{error}`: failed probes, by exception class.
 - `streams_broker_last_error{error}`: 1 for the class of the latest failed probe.
@@ -49,7 +56,7 @@ read from the cluster: every worker of a group reports the same values.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 PRODUCER_MESSAGES = Counter(
     "streams_producer_messages_total", "Records acknowledged by Kafka", ["topic"]
@@ -92,4 +99,20 @@ CONSUMER_RETRIES = Counter(
 DEAD_LETTERS = Counter(
     "streams_consumer_dead_letters_total", "Records sent to the dead-letter topic",
     ["topic", "error"],
+)
+
+TABLE_RECOVERY_RECORDS = Counter(
+    "streams_table_recovery_records_total",
+    "Changelog records applied to table partitions, by kind (active: restoring partitions "
+    "this worker serves; standby: keeping replicas warm)",
+    ["table", "partition", "kind"],
+)
+TABLE_RECOVERY_REMAINING_RECORDS = Gauge(
+    "streams_table_recovery_remaining_records",
+    "Changelog records still to be read, per table partition and kind",
+    ["table", "partition", "kind"],
+)
+TABLES_RECOVERED = Gauge(
+    "streams_tables_recovered",
+    "1 when the active table partitions are up to date with their changelogs, else 0",
 )

@@ -1,13 +1,15 @@
 """Worker monitoring: `install_monitoring(app)` and what `/metrics` and `/ready` read.
 
-`create_app` calls `install_monitoring`, which adds three Faust sensors to the app (they
+`create_app` calls `install_monitoring`, which adds four Faust sensors to the app (they
 start with it, before the consumer, and stop after it):
 
 - `PlatformSensor` (streams/monitoring_sensor.py): rebalances and commit latency;
 - `WorkerStateWatch` (streams/monitoring_state.py): assigned partitions, table keys and
   recovery progress, every second;
 - `BrokerWatch` (streams/monitoring_broker.py): broker connectivity, consumer group state
-  and consumer lag per partition, every 5 seconds.
+  and consumer lag per partition, every 5 seconds;
+- `RecoveryProgress` (streams/recovery.py): table recovery per partition, active and
+  standby, in metrics and log lines.
 
 Batch agents count processed records, batches, retries and dead letters themselves
 (streams/metrics.py). Everything lands in prometheus_client's default registry, which
@@ -23,6 +25,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from streams.monitoring_broker import BrokerWatch
 from streams.monitoring_sensor import PlatformSensor
 from streams.monitoring_state import WorkerStateWatch
+from streams.recovery import RecoveryProgress
 
 __all__ = ["install_monitoring", "metrics_page", "monitoring_problems", "prometheus_text"]
 
@@ -36,6 +39,7 @@ def install_monitoring(app: Any) -> None:
     watch = BrokerWatch(app)
     app.sensors.add(PlatformSensor())
     app.sensors.add(WorkerStateWatch(app))
+    app.sensors.add(RecoveryProgress(app))
     app.sensors.add(watch)
     setattr(app, _ATTRIBUTE, watch)
 

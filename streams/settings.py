@@ -187,6 +187,9 @@ class Settings:
         "where the worker keeps table state (RocksDB)")
     table_store: TableStore = _env(
         "TABLE_STORE", _choice("rocksdb", "memory"), "rocksdb", "table storage backend")
+    table_standby_replicas: int = _env(
+        "TABLE_STANDBY_REPLICAS", _int(0, 16), 1,
+        "other workers that keep a warm copy of each table partition (Faust standbys)")
     topic_partitions: int = _env(
         "TOPIC_PARTITIONS", _int(1, 10000), 3, "partitions of topics the app creates")
     topic_replication: int = _env(
@@ -209,6 +212,9 @@ class Settings:
     broker_connect_timeout_s: float = _env(
         "BROKER_CONNECT_TIMEOUT_S", _float(1, 300), 10.0,
         "how long start-up waits for the cluster before giving up")
+    broker_session_timeout_s: float = _env(
+        "BROKER_SESSION_TIMEOUT_S", _float(6, 90), 60.0,
+        "how long a silent worker keeps its partitions before the group gives them away")
     log_level: LogLevel = _env(
         "LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", "log level")
     log_format: LogFormat = _env(

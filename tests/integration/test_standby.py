@@ -1,0 +1,111 @@
+"""Standby replicas: when a worker dies, the other serves its keys without a full replay."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+from table_kit import (
+    ROOT,
+    TABLE,
+    changelog_ends,
+    counts_env,
+    metric,
+    produce_updates,
+    value_of,
+)
+
+from streams.partitioner import key_partition
+from streams.testing import WorkerProcess, committed_lag, wait_for
+
+pytestmark = pytest.mark.integration
+
+PARTITIONS = 4
+UPDATES = 40_000
+KEYS = 4_000
+SESSION_TIMEOUT_S = 6
+DEADLINE = 180
+
+
+def sources(worker: WorkerProcess, topic: str) -> set[int] | None:
+    """Partitions of `topic` the worker processes, once it is ready."""
+    status, body = worker.request("/ready")
+    if status != 200:
+        return None
+    return {int(tp[len(topic) + 1:-1]) for tp in body["assigned"]
+            if tp.startswith(f"{topic}[")}
+
+
+def test_standby_takes_over_a_killed_worker_without_replaying_its_changelog(
+    kafka_bootstrap: str, tmp_path: Path,
+) -> None:
+    app_id = f"standby-{uuid.uuid4().hex[:8]}"
+    topic = f"{app_id}-updates"
+    log_dir = ROOT / "test-output" / "test_standby" / app_id
+    log_dir.mkdir(parents=True, exist_ok=True)
+    workers = [WorkerProcess(ROOT, counts_env(
+        kafka_bootstrap, app_id, topic, tmp_path / name, TOPIC_PARTITIONS=str(PARTITIONS),
+        TABLE_STANDBY_REPLICAS="1", BROKER_SESSION_TIMEOUT_S=str(SESSION_TIMEOUT_S),
+    ), log_path=log_dir / f"worker-{name}.log") for name in ("a", "b")]
+    with workers[0], workers[1]:
+        def split() -> list[set[int]] | None:
+            owned = [sources(w, topic) for w in workers]
+            if all(owned) and not owned[0] & owned[1]:  # type: ignore[operator]
+                return owned  # type: ignore[return-value]
+            return None
+
+        owned = wait_for(split, DEADLINE, "two workers sharing the partitions")
+        for worker in workers:  # each keeps the other's partitions as standbys
+            assert metric(worker, "streams_partitions_assigned", role="standby",
+                          topic=f"{app_id}-{TABLE}-changelog") == PARTITIONS // 2
+
+        expected = asyncio.run(produce_updates(kafka_bootstrap, topic, PARTITIONS, UPDATES,
+                                               KEYS, app_id))
+        wait_for(lambda: asyncio.run(committed_lag(kafka_bootstrap, app_id, topic)) == 0,
+                 DEADLINE, "every update processed and committed", interval=1)
+        ends = changelog_ends(kafka_bootstrap, app_id, PARTITIONS)
+        key = next(iter(expected))
+        partition = key_partition(key.encode(), PARTITIONS)
+        owner, survivor = (workers if partition in owned[0] else workers[::-1])
+        assert value_of(owner, key) == expected[key]
+
+        def standby_caught_up() -> bool:
+            read = metric(survivor, "streams_table_recovery_records_total", table=TABLE,
+                          partition=str(partition))
+            return read == ends[partition] and metric(
+                survivor, "streams_table_recovery_remaining_records", kind="standby") == 0
+
+        wait_for(standby_caught_up, 60, "the standby to read the whole changelog")
+        as_standby = metric(survivor, "streams_table_recovery_records_total", table=TABLE,
+                            partition=str(partition), kind="standby")
+        active_before = metric(survivor, "streams_table_recovery_records_total",
+                               table=TABLE, partition=str(partition), kind="active")
+
+        log_before = survivor.log_path.read_text()  # type: ignore[union-attr]
+        owner.kill()
+        killed_at = time.monotonic()
+        wait_for(lambda: sources(survivor, topic) == set(range(PARTITIONS))
+                 and value_of(survivor, key) == expected[key],
+                 SESSION_TIMEOUT_S + 5, "the survivor to serve the key", interval=0.1)
+        took = time.monotonic() - killed_at
+
+        replayed = metric(survivor, "streams_table_recovery_records_total", table=TABLE,
+                          partition=str(partition), kind="active") - active_before
+        assert as_standby + active_before + replayed == ends[partition]
+        assert replayed <= ends[partition] // 10, (
+            f"partition {partition}: {replayed} of {ends[partition]} changelog records "
+            "replayed after the failover")
+        log_after = survivor.log_path.read_text()[len(log_before):]  # type: ignore[union-attr]
+        assert f"table {TABLE} ready: " in log_after
+        assert f"{partition} ({replayed:.0f} replayed)" in log_after
+        print(f"failover in {took:.1f}s; partition {partition}: {as_standby:.0f} records "
+              f"kept as standby, {replayed:.0f} replayed as active")
+
+        with ThreadPoolExecutor(4) as pool:
+            values = dict(zip(expected, pool.map(lambda k: value_of(survivor, k), expected),
+                              strict=True))
+        assert values == expected, "every key served by the survivor after the failover"
