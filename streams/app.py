@@ -29,6 +29,7 @@ from streams.monitoring import install_monitoring
 from streams.settings import Settings
 from streams.tables import DECLARED_TABLES, PerKeyTable
 from streams.web import register_views
+from streams.windows import DECLARED_WINDOWED_TABLES, WindowedTable
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class PlatformApp(faust.App):
 
     platform_settings: Settings
     batch_agents: list[BatchAgent]
-    platform_tables: list[PerKeyTable[Any]]
+    platform_tables: list[PerKeyTable[Any] | WindowedTable[Any]]
 
     async def on_first_start(self) -> None:
         try:
@@ -152,7 +153,7 @@ def create_app(
     settings: Settings,
     *,
     agents: Sequence[BatchAgent] | None = None,
-    tables: Sequence[PerKeyTable[Any]] | None = None,
+    tables: Sequence[PerKeyTable[Any] | WindowedTable[Any]] | None = None,
 ) -> PlatformApp:
     """Build the worker's Faust app.
 
@@ -179,7 +180,9 @@ def create_app(
         Worker=PlatformWorker,
     )
     app.platform_settings = settings
-    app.platform_tables = list(DECLARED_TABLES if tables is None else tables)
+    declared: list[PerKeyTable[Any] | WindowedTable[Any]] = [*DECLARED_TABLES,
+                                                             *DECLARED_WINDOWED_TABLES]
+    app.platform_tables = list(declared if tables is None else tables)
     app.batch_agents = list(DECLARED_AGENTS if agents is None else agents)
     for table in app.platform_tables:
         table.bind(app, default_store=settings.table_store,
