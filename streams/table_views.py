@@ -26,7 +26,13 @@ from faust.web import Request, Response, View
 from streams.errors import TableError
 from streams.table_scan import active_partitions, decode_key, decode_value, scan
 from streams.tables import PerKeyTable
-from streams.windows import WindowedTable, decode_window_key, encode_window_key, iso
+from streams.windows import (
+    WindowedTable,
+    decode_window_key,
+    encode_window_key,
+    iso,
+    ordered_float,
+)
 
 AnyTable = PerKeyTable[Any] | WindowedTable[Any]
 
@@ -146,7 +152,7 @@ def _seek_after(table: AnyTable, after: str) -> bytes:
         window_start = math.nan
     if math.isnan(window_start):  # a bare key: after all its windows
         return encode_window_key(after) + b"\1"
-    return encode_window_key(key, window_start) + b"\xff" * 8
+    return encode_window_key(key) + b"\0" + ordered_float(window_start) + b"\xff" * 8
 
 
 # --- key lookups ------------------------------------------------------------------------
