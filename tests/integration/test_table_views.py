@@ -29,20 +29,26 @@ ROOT = Path(__file__).resolve().parents[2]
 DEADLINE = 90.0
 
 
+def windowed_worker(kafka_bootstrap: str, name: str, data_dir: Path, log_name: str,
+                    expires_s: int = 3600) -> WorkerProcess:
+    """A worker of app (and topic) `name` running tests/deployments/windowed.py."""
+    log_dir = ROOT / "test-output" / "test_table_views"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    return WorkerProcess(ROOT, {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "APP_ID": name,
+        "DATA_DIR": str(data_dir), "DEPLOYMENT_MODULES": "tests.deployments.windowed",
+        "TEST_TOPIC": name, "TEST_EXPIRES_S": str(expires_s), "FLUSH_INTERVAL_MS": "100",
+        # Faust's own setting: how often expired windows are removed (default 30 s).
+        "TABLE_CLEANUP_INTERVAL": "1",
+    }, log_path=log_dir / f"{log_name}.log")
+
+
 @pytest.fixture(scope="module")
 def worker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory,
            ) -> Iterator[WorkerProcess]:
     name = f"tv-{random.randrange(1 << 30):x}"
-    log_dir = ROOT / "test-output" / "test_table_views"
-    log_dir.mkdir(parents=True, exist_ok=True)
-    process = WorkerProcess(ROOT, {
-        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "APP_ID": name,
-        "DATA_DIR": str(tmp_path_factory.mktemp("tv-data")),
-        "DEPLOYMENT_MODULES": "tests.deployments.windowed", "TEST_TOPIC": name,
-        "TEST_EXPIRES_S": "3600", "FLUSH_INTERVAL_MS": "100",
-        # Faust's own setting: how often expired windows are removed (default 30 s).
-        "TABLE_CLEANUP_INTERVAL": "1",
-    }, log_path=log_dir / "worker.log")
+    process = windowed_worker(kafka_bootstrap, name, tmp_path_factory.mktemp("tv-data"),
+                              "worker")
     with process:
         process.wait_ready()
         yield process
@@ -208,6 +214,62 @@ def test_scan_pages_through_local_keys_in_order(worker: WorkerProcess,
     assert listed["events_total"]["windowed"] is False
     local = listed["events_total"]["local_keys"]
     assert set(local) == {"0", "1", "2"} and sum(local.values()) >= len(keys)
+
+
+def test_windows_recovered_after_a_restart_still_expire(kafka_bootstrap: str,
+                                                         tmp_path: Path) -> None:
+    """Faust expires only windows its running process wrote (faust-streaming issue 385);
+    windows recovered from RocksDB must expire too."""
+    expires = 60
+    name = f"tv-restart-{random.randrange(1 << 30):x}"
+    process = windowed_worker(kafka_bootstrap, name, tmp_path / "data", "restart",
+                              expires_s=expires)
+    key = "restarted"
+    with process:
+        process.wait_ready()
+        produced_at = time.time()
+        window = float(math.floor(produced_at / 60) * 60)
+        produce(kafka_bootstrap, name, [(key, produced_at)])
+        wait_for(lambda: windows_of(process, "events_per_minute", key, window, window)
+                 == {window: 1}, DEADLINE, "the window to be counted")
+        assert process.stop() == 0
+        process.start()
+        process.wait_ready()
+        # Faust removes a window once now - expires has passed the minute after it ended
+        earliest_expiry = window + 60 + expires
+        assert time.time() < earliest_expiry, "the restart took longer than the window lives"
+        assert windows_of(process, "events_per_minute", key, window, window) == {window: 1}, \
+            "the window survived the restart"
+        wait_for(lambda: windows_of(process, "events_per_minute", key, window, window) == {},
+                 earliest_expiry + 60 + DEADLINE - time.time(),
+                 "the recovered window to expire")
+
+
+def test_any_worker_answers_windowed_lookups(kafka_bootstrap: str, tmp_path: Path) -> None:
+    """Lookups of keys another worker owns are forwarded there, for windowed tables too."""
+    name = f"tv-two-{random.randrange(1 << 30):x}"
+    workers = [windowed_worker(kafka_bootstrap, name, tmp_path / w, f"two-{w}")
+               for w in ("a", "b")]
+    with workers[0], workers[1]:
+        def both_own_partitions() -> bool:
+            topic = {f"{name}[{p}]" for p in range(3)}
+            owned = [set(w.get_json("/ready")["assigned"]) & topic
+                     for w in workers if w.request("/ready")[0] == 200]
+            return len(owned) == 2 and all(owned) and not owned[0] & owned[1]
+
+        wait_for(both_own_partitions, 120, "two workers sharing the topic's partitions")
+        t = minute_ago(3)
+        keys = [f"two-{i}" for i in range(12)]
+        produce(kafka_bootstrap, name, [(key, t + 60 * (i % 2)) for i, key in enumerate(keys)])
+        expected = {key: {t + 60 * (i % 2): 1} for i, key in enumerate(keys)}
+        for worker in workers:
+            wait_for(lambda w=worker: {k: windows_of(w, "events_per_minute", k, t, t + 119)
+                                       for k in keys} == expected,
+                     DEADLINE, f"every key answered by {worker.url}")
+        # the browse merges both workers' pages, windows in order
+        entries = workers[0].get_json("/api/tables/events_per_minute?prefix=two-")["entries"]
+        assert [(e["key"], e["window"]["start"]) for e in entries] == sorted(
+            (key, t + 60 * (i % 2)) for i, key in enumerate(keys))
 
 
 @pytest.mark.parametrize(("path", "status", "words"), [
