@@ -35,6 +35,7 @@ windows found locally are handed to the same tracker. The changelog topic is
 
 from __future__ import annotations
 
+import asyncio
 import math
 import struct
 from collections.abc import Callable
@@ -330,13 +331,21 @@ class WindowedTable(Generic[V]):
         return [partition] if partition in active_partitions(self.faust_table) else []
 
     async def _track_recovered_windows(self) -> None:
-        """Let Faust's expiry timer see the windows recovered into this worker."""
+        """Let Faust's expiry timer see the windows recovered into this worker.
+
+        Runs after every recovery (each rebalance); windows already tracked are skipped.
+        """
         table = self.faust_table
         if self.expires is None:
             return
+        tracked = table._partition_timestamp_keys  # {(partition, window end): {keys}}
         for partition in active_partitions(table):
-            for raw_key, _ in scan(table, partitions=[partition]):
-                table._maybe_set_key_ttl(decode_window_key(raw_key), partition)
+            for count, (raw_key, _) in enumerate(scan(table, partitions=[partition]), 1):
+                key = decode_window_key(raw_key)
+                if key not in tracked.get((partition, key[1][1]), ()):
+                    table._maybe_set_key_ttl(key, partition)
+                if count % 10_000 == 0:
+                    await asyncio.sleep(0)  # a large table: let the worker breathe
 
 
 class WindowBatch(TableBatch[V]):

@@ -54,16 +54,19 @@ def worker(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory,
         yield process
 
 
-def produce(bootstrap: str, topic: str, records: list[tuple[str, float]]) -> None:
-    """Publish one event per (key, epoch seconds), with that record timestamp."""
+def produce(bootstrap: str, topic: str, records: list[tuple[str, float]],
+            value: Any = None) -> None:
+    """Publish one record per (key, epoch seconds), with that record timestamp; the value
+    is `value(key, i)` or an event `{"id": i}`."""
 
     async def send() -> None:
         producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
         await producer.start()
         try:
             for i, (key, at) in enumerate(records):
+                body = {"id": i} if value is None else value(key, i)
                 await producer.send_and_wait(topic, key=key.encode(),
-                                             value=json.dumps({"id": i}).encode(),
+                                             value=json.dumps(body).encode(),
                                              timestamp_ms=round(at * 1000))
         finally:
             await producer.stop()
@@ -270,6 +273,29 @@ def test_any_worker_answers_windowed_lookups(kafka_bootstrap: str, tmp_path: Pat
         entries = workers[0].get_json("/api/tables/events_per_minute?prefix=two-")["entries"]
         assert [(e["key"], e["window"]["start"]) for e in entries] == sorted(
             (key, t + 60 * (i % 2)) for i, key in enumerate(keys))
+
+
+def test_demo_counts_orders_per_customer_and_minute(kafka_bootstrap: str,
+                                                    tmp_path: Path) -> None:
+    log_dir = ROOT / "test-output" / "test_table_views"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    demo = WorkerProcess(ROOT, {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+        "APP_ID": f"tv-demo-{random.randrange(1 << 30):x}", "DATA_DIR": str(tmp_path),
+        "FLUSH_INTERVAL_MS": "100",
+    }, log_path=log_dir / "demo.log")
+    customer = f"tv-demo-{random.randrange(1 << 30):x}"
+    t = minute_ago(4)
+    with demo:
+        demo.wait_ready()
+        produce(kafka_bootstrap, "orders", [(customer, t + 1), (customer, t + 2),
+                                            (customer, t + 61)],
+                value=lambda key, i: {"order_id": f"{key}-{i}", "customer_id": key,
+                                      "amount_cents": 100 * (i + 1)})
+        wait_for(lambda: windows_of(demo, "orders_per_customer_minute", customer, t, t + 119)
+                 == {t: 2, t + 60: 1}, DEADLINE, "orders counted per customer and minute")
+        assert demo.get_json(f"/api/tables/customer_totals/{customer}")["value"] == {
+            "orders": 3, "amount_cents": 600}
 
 
 @pytest.mark.parametrize(("path", "status", "words"), [
