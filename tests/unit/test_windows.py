@@ -67,6 +67,21 @@ def test_changelog_is_compacted_and_deleted_after_expiry() -> None:
     assert changelog.config["segment.ms"] == "300000"
 
 
+def test_changelog_topics_are_created_before_faust_with_its_configuration() -> None:
+    from streams import PerKeyTable
+
+    windowed = WindowedTable("w_spec", value_type=int, default=int, window=Tumbling(60),
+                             expires=timedelta(minutes=5), register=False)
+    plain = PerKeyTable("p_spec", value_type=int, default=int, register=False)
+    app = create_app(Settings.from_env({"TABLE_STORE": "memory", "APP_ID": "unit-w-spec"}),
+                     agents=[], tables=[windowed, plain])
+    specs = {spec.name: spec for spec in app.changelog_topics()}
+    assert specs["unit-w-spec-w_spec-changelog"].config == {
+        "cleanup.policy": "compact,delete", "retention.ms": "300000", "segment.ms": "300000"}
+    assert specs["unit-w-spec-p_spec-changelog"].config == {"cleanup.policy": "compact"}
+    assert {spec.partitions for spec in specs.values()} == {3}
+
+
 def test_tumbling_windows_hold_each_timestamp_once() -> None:
     table = bound(WindowedTable("w_tumbling", value_type=int, default=int,
                                 window=Tumbling(60), register=False), "unit-w-tumbling")
