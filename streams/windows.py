@@ -60,9 +60,6 @@ Seconds = float | int | timedelta
 #: Windowed tables declared at import time of the deployment's modules, bound by `create_app`.
 DECLARED_WINDOWED_TABLES: list[WindowedTable[Any]] = []
 
-#: Faust subtracts this from a window's end so that windows do not overlap; see `WindowValue`.
-FAUST_END_OFFSET = 0.1
-
 
 def seconds(value: Seconds) -> float:
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
@@ -76,10 +73,6 @@ class Tumbling:
 
     def __post_init__(self) -> None:
         _check_whole_seconds("window size", self.size)
-
-    @property
-    def step(self) -> float:
-        return seconds(self.size)
 
     def faust_window(self, expires: float | None) -> Any:
         return TumblingWindow(seconds(self.size), expires=expires)
@@ -122,7 +115,10 @@ def _check_whole_seconds(what: str, value: Seconds) -> None:
 
 @dataclass(frozen=True)
 class WindowValue(Generic[V]):
-    """One window of one key: [start, end) in epoch seconds, and the value in it."""
+    """One window of one key: [start, end) in epoch seconds, and the value in it.
+
+    Faust's own window keys end 0.1 s early (start + size - 0.1) so that they do not
+    overlap; here the end is exclusive: start + size."""
 
     start: float
     end: float
