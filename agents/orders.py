@@ -1,4 +1,5 @@
-"""The orders pipeline: orders keyed by customer id -> per-customer totals."""
+"""The orders pipeline: orders keyed by customer id -> per-customer totals and per-minute
+order counts."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import faust
 
 from streams import Message, batch_agent
 from tables.customers import customer_totals
+from tables.order_windows import orders_per_customer_minute
 
 
 class Order(faust.Record, serializer="json"):
@@ -18,8 +20,10 @@ class Order(faust.Record, serializer="json"):
 
 @batch_agent("orders", value_type=Order)
 async def count_orders(batch: list[Message[Order]]) -> None:
-    """Add each order to its customer's totals (one table write per customer and batch)."""
-    with customer_totals.batch() as totals:
+    """Add each order to its customer's totals and to the minute it was placed in (one
+    table write per customer, or customer and minute, and batch)."""
+    with customer_totals.batch() as totals, orders_per_customer_minute.batch() as minutes:
         for message in batch:
             order = message.value
             totals.update(message, order.customer_id, lambda t, o=order: t.add(o.amount_cents))
+            minutes.update(message, order.customer_id, lambda count: count + 1)

@@ -20,12 +20,14 @@ from streams.publisher import Outgoing, Publisher, PublisherConfig
 from streams.retry import Backoff
 from streams.settings import Settings
 from streams.tables import PerKeyTable
+from streams.windows import Hopping, Tumbling, WindowedTable, WindowValue
 
 __all__ = [
     "Backoff",
     "BatchAgent",
     "BrokerUnreachableError",
     "DecodeError",
+    "Hopping",
     "Message",
     "Outgoing",
     "PerKeyTable",
@@ -36,6 +38,9 @@ __all__ = [
     "SettingsError",
     "StreamsError",
     "TableError",
+    "Tumbling",
+    "WindowValue",
+    "WindowedTable",
     "batch_agent",
     "create_app",
     "discover_deployment",

@@ -19,6 +19,7 @@ from typing import Any
 
 import faust
 from aiokafka import AIOKafkaClient
+from mode.utils.times import want_seconds
 
 from streams.admin import TopicSpec, ensure_topics
 from streams.agents import DECLARED_AGENTS, BatchAgent
@@ -30,6 +31,7 @@ from streams.monitoring import install_monitoring
 from streams.settings import Settings
 from streams.tables import DECLARED_TABLES, PerKeyTable
 from streams.web import register_views
+from streams.windows import DECLARED_WINDOWED_TABLES, WindowedTable
 
 log = logging.getLogger(__name__)
 
@@ -46,7 +48,7 @@ class PlatformApp(faust.App):
 
     platform_settings: Settings
     batch_agents: list[BatchAgent]
-    platform_tables: list[PerKeyTable[Any]]
+    platform_tables: list[PerKeyTable[Any] | WindowedTable[Any]]
 
     async def on_first_start(self) -> None:
         try:
@@ -57,7 +59,8 @@ class PlatformApp(faust.App):
             print(f"error: {exc}", file=sys.stderr, flush=True)
             raise SystemExit(EXIT_BROKER_UNREACHABLE) from None
         settings = self.platform_settings
-        await ensure_topics(settings.bootstrap_servers, self.source_topics(),
+        await ensure_topics(settings.bootstrap_servers,
+                            [*self.source_topics(), *self.changelog_topics()],
                             **_client_credentials(settings))
         await super().on_first_start()
 
@@ -92,6 +95,29 @@ class PlatformApp(faust.App):
         names = sorted({name for agent in self.batch_agents for name in agent.topic_names()})
         return [TopicSpec(name, settings.topic_partitions, settings.topic_replication)
                 for name in names]
+
+    def changelog_topics(self) -> list[TopicSpec]:
+        """The tables' changelog topics, configured as Faust would create them.
+
+        Created here, before Faust starts: Faust creates them just before its consumer joins
+        the group, and a topic the broker's metadata does not show yet is left out of the
+        assignment ("Ignoring missing topic"); the table then refuses writes ("changelog
+        topic has 0 partitions") until the next rebalance.
+        """
+        settings = self.platform_settings
+        specs = []
+        for table in self.platform_tables:
+            topic = table.faust_table.changelog_topic
+            flags = [flag for flag, on in (("compact", topic.compacting),
+                                           ("delete", topic.deleting)) if on]
+            config = {"cleanup.policy": ",".join(flags)} if flags else {}
+            if topic.retention:
+                config["retention.ms"] = str(int(want_seconds(topic.retention) * 1000))
+            config.update({key: str(value) for key, value in (topic.config or {}).items()})
+            specs.append(TopicSpec(topic.get_topic_name(),
+                                   topic.partitions or settings.topic_partitions,
+                                   settings.topic_replication, config))
+        return specs
 
 
 class PlatformWorker(faust.Worker):
@@ -160,7 +186,7 @@ def create_app(
     settings: Settings,
     *,
     agents: Sequence[BatchAgent] | None = None,
-    tables: Sequence[PerKeyTable[Any]] | None = None,
+    tables: Sequence[PerKeyTable[Any] | WindowedTable[Any]] | None = None,
 ) -> PlatformApp:
     """Build the worker's Faust app.
 
@@ -190,7 +216,9 @@ def create_app(
         Worker=PlatformWorker,
     )
     app.platform_settings = settings
-    app.platform_tables = list(DECLARED_TABLES if tables is None else tables)
+    declared: list[PerKeyTable[Any] | WindowedTable[Any]] = [*DECLARED_TABLES,
+                                                             *DECLARED_WINDOWED_TABLES]
+    app.platform_tables = list(declared if tables is None else tables)
     app.batch_agents = list(DECLARED_AGENTS if agents is None else agents)
     for table in app.platform_tables:
         table.bind(app, default_store=settings.table_store,

@@ -1,47 +1,21 @@
-"""The worker's JSON API on Faust's web server (port 8881).
-
-`GET /api/tables/{table}/{key}` answers with the key's value; when another worker owns the
-key's partition the request is forwarded there (Faust's `table_route`), so any worker
-answers any key.
+"""The worker's web endpoints on Faust's web server (port 8881): health, readiness and
+metrics here; the table views are in `streams.table_views`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-import faust
 from faust.exceptions import ConsumerNotStarted
 from faust.web import Request, Response, View
 
 from streams.monitoring import metrics_page, monitoring_problems
-from streams.tables import PerKeyTable
-
-
-def to_json(value: Any) -> Any:
-    """A table value as JSON-ready data (Faust Records know their own representation)."""
-    if isinstance(value, faust.Record):
-        return value.asdict()
-    return value
-
-
-def error(view: View, status: int, message: str) -> Response:
-    return view.json({"error": message, "status": status}, status=status)
+from streams.table_views import register_table_views
 
 
 def register_views(app: Any) -> None:
-    """Add the JSON API views for the app's platform tables."""
-    tables: dict[str, PerKeyTable[Any]] = {t.name: t for t in app.platform_tables}
-
-    for table in tables.values():
-        _register_key_view(app, table)
-
-    @app.page("/api/tables/{table}/{key}")
-    class UnknownTableView(View):
-        """Reached only for names no table view matched."""
-
-        async def get(self, request: Request, table: str, key: str) -> Response:
-            known = ", ".join(sorted(tables)) or "none"
-            return error(self, 404, f"no table named {table!r} (tables: {known})")
+    """Add the health, readiness, metrics and table views."""
+    register_table_views(app)
 
     @app.page("/health")
     class HealthView(View):
@@ -68,17 +42,6 @@ def register_views(app: Any) -> None:
             assigned = sorted(f"{tp.topic}[{tp.partition}]" for tp in app.consumer.assignment())
             return self.json({"ready": True, "assigned": assigned})
 
-    @app.page("/api/tables")
-    class TablesView(View):
-        async def get(self, request: Request) -> Response:
-            return self.json({"tables": [
-                {"name": t.name,
-                 "key_type": getattr(t.key_type, "__name__", str(t.key_type)),
-                 "value_type": getattr(t.value_type, "__name__", str(t.value_type)),
-                 "partitions": t.faust_table.partitions or app.conf.topic_partitions}
-                for t in tables.values()
-            ]})
-
 
 def readiness_problems(app: Any) -> list[str]:
     """What keeps the worker from serving correct state right now (empty when ready)."""
@@ -97,32 +60,3 @@ def readiness_problems(app: Any) -> list[str]:
     if not assigned:
         reasons.append("no partitions assigned")
     return reasons
-
-
-def _register_key_view(app: Any, table: PerKeyTable[Any]) -> None:
-    faust_table = table.faust_table
-
-    class TableKeyView(View):
-        @app.table_route(table=faust_table, match_info="key")
-        async def get(self, request: Request, key: str) -> Response:
-            try:
-                typed_key = _parse_key(table, key)
-            except ValueError as exc:
-                return error(self, 400, str(exc))
-            value = table.get(typed_key)
-            if value is None:
-                return error(self, 404, f"key {key!r} not found in table {table.name!r}")
-            return self.json({"table": table.name, "key": typed_key, "value": to_json(value)})
-
-    TableKeyView.__name__ = f"TableKeyView_{table.name}"
-    app.page(f"/api/tables/{table.name}/{{key}}", name=f"table-{table.name}")(TableKeyView)
-
-
-def _parse_key(table: PerKeyTable[Any], raw: str) -> Any:
-    if table.key_type is int:
-        try:
-            return int(raw)
-        except ValueError:
-            raise ValueError(f"key {raw!r} is not an integer, as table "
-                             f"{table.name!r} expects") from None
-    return raw

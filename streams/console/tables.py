@@ -2,10 +2,11 @@
 
     GET /api/tables/{table}?prefix=&after=&limit=      keys in order, with their values
 
-Key lookups stay with `streams.web` (`/api/tables/{table}/{key}`, routed to the owner).
+Key lookups stay with `streams.table_views` (`/api/tables/{table}/{key}`, routed to the owner).
 Each worker keeps only its active partitions, so a browse asks the other members of the
-app's consumer group for their part (`scope=local`) and merges the pages. A windowed
-table's keys are `(key, (start, end))`; they are shown as the key plus its window.
+app's consumer group for their part (`scope=local`) and merges the pages. Each worker reads
+its page with `streams.table_views.scan_page` (RocksDB seeks, not a full scan); a windowed
+table's entries carry their window, and the cursor names key and window.
 """
 
 from __future__ import annotations
@@ -18,42 +19,16 @@ from aiohttp import web
 
 from streams.console._http import ApiError, Console, api, console_of, int_param
 from streams.console.groups import describe_group
+from streams.table_views import cursor_of, scan_page
 
 MAX_LIMIT = 500
 DEFAULT_LIMIT = 50
-SCAN_CAP = 200_000
 PEER_TIMEOUT_S = 5.0
-
-
-def _entry(key: Any, value: Any) -> dict[str, Any]:
-    from streams.web import to_json
-
-    if (isinstance(key, tuple) and len(key) == 2 and isinstance(key[1], tuple)
-            and len(key[1]) == 2):
-        return {"key": key[0], "window": {"start": key[1][0], "end": key[1][1]},
-                "value": to_json(value)}
-    return {"key": key, "value": to_json(value)}
 
 
 def _sort_key(entry: dict[str, Any]) -> tuple[str, float]:
     window = entry.get("window") or {}
     return str(entry["key"]), float(window.get("start") or 0)
-
-
-def local_page(table: Any, prefix: str, after: str | None, limit: int,
-               ) -> tuple[list[dict[str, Any]], int, bool]:
-    """(entries, keys scanned, whether the scan cap was hit) from this worker's store."""
-    matches: list[dict[str, Any]] = []
-    scanned = 0
-    for key, value in table.items():
-        scanned += 1
-        if scanned > SCAN_CAP:
-            return _first(matches, limit), scanned - 1, True
-        entry = _entry(key, value)
-        name = str(entry["key"])
-        if name.startswith(prefix) and (after is None or name > after):
-            matches.append(entry)
-    return _first(matches, limit), scanned, False
 
 
 def _first(entries: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:
@@ -99,7 +74,7 @@ async def browse_table(request: web.Request) -> web.Response:
     scope = request.query.get("scope", "all")
     if scope not in ("all", "local"):
         raise ApiError(400, f"scope={scope!r}: use all or local")
-    entries, scanned, capped = local_page(tables[name].faust_table, prefix, after, limit)
+    entries, scanned = scan_page(tables[name], prefix, after, limit)
     peers: list[str] = []
     failed: list[str] = []
     if scope == "all":
@@ -108,11 +83,11 @@ async def browse_table(request: web.Request) -> web.Response:
             params["after"] = after
         more, peers, failed = await _peer_pages(console, request.path, params)
         entries = _first(entries + more, limit)
-    last = entries[-1]["key"] if len(entries) == limit else None
+    next_after = cursor_of(entries[-1]) if len(entries) == limit else None
     return web.json_response({
         "table": name, "prefix": prefix, "after": after, "limit": limit,
-        "entries": entries, "next_after": None if last is None else str(last),
-        "scanned_local": scanned, "scan_capped": capped, "workers_asked": peers,
+        "entries": entries, "next_after": next_after,
+        "scanned_local": scanned, "workers_asked": peers,
         "workers_unreachable": failed,
     })
 

@@ -58,7 +58,7 @@ def test_faust_cli_runs_the_same_app(kafka_bootstrap: str, tmp_path: Path,
         ready = worker.wait_ready()
         assert {"orders[0]", "orders[1]", "orders[2]"} <= set(ready["assigned"])
         tables = worker.get_json("/api/tables")["tables"]
-        assert [t["name"] for t in tables] == ["customer_totals"]
+        assert [t["name"] for t in tables] == ["customer_totals", "orders_per_customer_minute"]
     assert worker.process is not None and worker.process.returncode == 0
 
 

@@ -1,0 +1,74 @@
+"""Ordered reads of a table's local state, straight from its store.
+
+Faust's RocksDB store keeps one database per partition (`store._dbs`, rocksdict `Rdict`s
+in raw mode: keys and values are the changelog's bytes). A scan seeks each active
+partition's database to a start key and merges the sorted iterators, so a page of N keys
+reads about N keys, however large the table. The in-memory store (tests, `TABLE_STORE=memory`)
+has no partitions and no order: its keys are encoded and sorted on every scan.
+
+Keys compare as bytes, as RocksDB's default comparator does. For str keys stored as raw
+UTF-8 that is the order of the strings themselves.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterator
+from typing import Any
+
+#: The key under which Faust's RocksDB store keeps a partition's changelog offset.
+OFFSET_KEY = b"__faust\0offset__"
+
+
+def active_partitions(table: Any) -> list[int]:
+    """The changelog partitions this worker is active for (standbys are not served)."""
+    topic = table.changelog_topic.get_topic_name()
+    actives = table.app.assignor.assigned_actives()
+    return sorted(tp.partition for tp in actives if tp.topic == topic)
+
+
+def scan(table: Any, start: bytes = b"", *, partitions: list[int] | None = None,
+         ) -> Iterator[tuple[bytes, bytes | Any]]:
+    """(key bytes, value) from `start` on, in key order, over the active local partitions.
+
+    Values are raw bytes for RocksDB (decode with `decode_value`) and already decoded for
+    the in-memory store. `partitions` narrows the scan (a key lookup needs only its own).
+    """
+    store = table.data
+    dbs = getattr(store, "_dbs", None)
+    if dbs is None:
+        yield from _memory_scan(store, start)
+        return
+    wanted = active_partitions(table) if partitions is None else partitions
+    iterators = [_db_scan(dbs[p], start) for p in wanted if p in dbs]
+    yield from heapq.merge(*iterators, key=lambda item: item[0])
+
+
+def decode_value(table: Any, value: Any) -> Any:
+    """A value as `scan` yields it, decoded with the table's value type."""
+    if isinstance(value, bytes | bytearray):
+        return table.data._decode_value(bytes(value))
+    return value
+
+
+def decode_key(table: Any, key: bytes) -> Any:
+    """A key as `scan` yields it, decoded with the table's key serializer."""
+    return table.data._decode_key(key)
+
+
+def _db_scan(db: Any, start: bytes) -> Iterator[tuple[bytes, bytes]]:
+    iterator = db.iter()
+    iterator.seek(start)
+    while iterator.valid():
+        key = iterator.key()
+        if key != OFFSET_KEY:
+            yield key, iterator.value()
+        iterator.next()
+
+
+def _memory_scan(store: Any, start: bytes) -> Iterator[tuple[bytes, Any]]:
+    encoded = sorted(((store._encode_key(key), value) for key, value in store.data.items()),
+                     key=lambda item: item[0])
+    for key, value in encoded:
+        if key >= start:
+            yield key, value
