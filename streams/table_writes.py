@@ -85,7 +85,11 @@ class PendingWrites:
                 highest[(change.table.name, tp)] = (change.table, metadata.offset)
             by_store.setdefault(change.table.name, []).append(change)
         for changes in by_store.values():
-            _write_store(changes[0].table.data, changes)
+            table = changes[0].table
+            _write_store(table.data, changes)
+            if table._should_expire_keys():  # a windowed table: its expiry timer's index
+                for change in changes:
+                    table._maybe_set_key_ttl(change.key, change.partition)
         for (_, tp), (table, offset) in highest.items():
             _persist_offset(app, table.data, tp, offset)
         self._changes.clear()

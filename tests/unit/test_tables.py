@@ -12,6 +12,7 @@ from streams import Backoff, PerKeyTable, Settings, batch_agent, create_app
 from streams.errors import TableError
 from streams.models import Message
 from streams.tables import event_scope
+from tests.unit.table_fakes import with_recording_producer
 
 
 class Totals(faust.Record, serializer="json"):
@@ -55,30 +56,6 @@ async def wait_until(condition, timeout: float = 10.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             raise TimeoutError("condition not met")
         await asyncio.sleep(0.02)
-
-
-class RecordingProducer:
-    """Stands in for Kafka: acknowledges every changelog record at once, in order."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[str, int, bytes, bytes]] = []
-
-    async def send(self, topic, key, value, partition, timestamp, headers):
-        self.sent.append((topic, partition, key, value))
-        done = asyncio.get_running_loop().create_future()
-        done.set_result(SimpleNamespace(topic=topic, partition=partition,
-                                        offset=len(self.sent) - 1))
-        return done
-
-
-def with_recording_producer(app) -> RecordingProducer:
-    producer = RecordingProducer()
-
-    async def maybe_start_producer() -> RecordingProducer:
-        return producer
-
-    app.maybe_start_producer = maybe_start_producer
-    return producer
 
 
 async def test_batch_updates_are_coalesced_and_go_to_their_records_partition() -> None:

@@ -17,6 +17,7 @@ from streams.windows import (
     ordered_float,
     unordered_float,
 )
+from tests.unit.table_fakes import with_recording_producer
 
 T0 = 1_800_000_000.0  # a minute boundary (divisible by 60)
 
@@ -135,28 +136,23 @@ async def test_batches_count_per_record_time_and_write_each_window_once() -> Non
         if sum(seen) == len(offsets):
             all_counted.set()
 
-    create_app(Settings.from_env({"TABLE_STORE": "memory", "APP_ID": "unit-w-batch"}),
-               agents=[count], tables=[counts, hops])
-    writes: list[tuple[int, object]] = []
-    send_changelog = counts.faust_table.send_changelog
-
-    def recording(partition, key, value, *args, **kwargs):
-        writes.append((partition, key))
-        return send_changelog(partition, key, value, *args, **kwargs)
-
-    counts.faust_table.send_changelog = recording
+    app = create_app(Settings.from_env({"TABLE_STORE": "memory", "APP_ID": "unit-w-batch"}),
+                     agents=[count], tables=[counts, hops])
+    producer = with_recording_producer(app)
     partition = counts.partition_of("alice")
     async with count._agent.test_context() as agent:
         for offset in offsets:
             await agent.put(key=b"alice", value=json.dumps({}).encode(), partition=partition,
-                            timestamp=T0 + offset)
+                            timestamp=T0 + offset, wait=False)
         await asyncio.wait_for(all_counted.wait(), 10)
 
     history = counts.range("alice", T0, T0 + 240)
     assert [(w.start - T0, w.end - T0, w.value) for w in history] == [
         (0, 60, 3), (60, 120, 2), (180, 240, 1)]
+    changelog = counts.faust_table.changelog_topic.get_topic_name()
+    writes = [p for topic, p, _, _ in producer.sent if topic == changelog]
     assert len(writes) == 3 * len(seen) == 3  # one batch: one write per window
-    assert all(p == partition for p, _ in writes)
+    assert all(p == partition for p in writes)
     # a range starting inside a window includes it; one ending before a window excludes it
     assert [w.start - T0 for w in counts.range("alice", T0 + 70, T0 + 179)] == [60]
     assert counts.range("bob", T0, T0 + 240) == []
