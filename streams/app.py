@@ -22,6 +22,7 @@ from aiokafka import AIOKafkaClient
 
 from streams.admin import TopicSpec, ensure_topics
 from streams.agents import DECLARED_AGENTS, BatchAgent
+from streams.assignment import register_assignment
 from streams.console import register_console
 from streams.errors import BrokerUnreachableError
 from streams.logs import logging_config
@@ -187,6 +188,7 @@ def create_app(
     for agent in app.batch_agents:
         agent.bind(app, settings)
     register_views(app)
+    register_assignment(app)
     install_monitoring(app)
     register_console(app)
     return app

@@ -34,6 +34,8 @@ read from the cluster: every worker of a group reports the same values.
 - `streams_consumer_group_state{state}`: 1 for the group's current state, 0 for the others.
 - `streams_consumer_group_members`: members of the app's consumer group.
 - `streams_partitions_assigned{topic,role}`: partitions assigned to this worker.
+- `streams_partition_assigned{topic,partition}`: 1 for each active partition this worker
+  owns (streams/assignment.py; also at `GET /api/assignment`).
 - `streams_rebalances_total`: rebalances this worker took part in.
 - `streams_rebalancing`: 1 while a rebalance (table recovery included) is in progress.
 - `streams_rebalance_seconds`: rebalance duration, from revocation to recovered tables.
@@ -49,7 +51,7 @@ read from the cluster: every worker of a group reports the same values.
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 PRODUCER_MESSAGES = Counter(
     "streams_producer_messages_total", "Records acknowledged by Kafka", ["topic"]
@@ -92,4 +94,10 @@ CONSUMER_RETRIES = Counter(
 DEAD_LETTERS = Counter(
     "streams_consumer_dead_letters_total", "Records sent to the dead-letter topic",
     ["topic", "error"],
+)
+
+PARTITION_ASSIGNED = Gauge(
+    "streams_partition_assigned",
+    "1 for each partition this worker owns (active), by topic and partition",
+    ["topic", "partition"],
 )

@@ -1,0 +1,501 @@
+"""End-to-end harness: a consumer group of real worker processes under faults, and a checker.
+
+`Harness` runs N processes of the real `worker.py` with the tracked test deployment
+(tests/deployments/tracked.py) against a real cluster, feeds the source topic with keyed
+records carrying a per-key sequence number, kills (-9), stops and restarts workers, reads
+every worker's `GET /api/assignment`, and checks the sink topic of processed ids::
+
+    with Harness(root, bootstrap, "demo", workdir, workers=3) as h:
+        h.start_workers()
+        h.feed(20_000, rate=2_000)
+        h.kill_worker(1); h.restart_worker(1)
+        h.wait_feed_done(); h.wait_caught_up()
+        report = h.check()
+        assert not report.problems(h.guarantee)
+
+The checker is independent of the workers: it reads the sink topic from the beginning
+(`read_committed` for exactly-once, so aborted transactions do not count) and compares it
+with what the broker acknowledged to the feeder. `guarantee` is the workers'
+PROCESSING_GUARANTEE and decides what counts as a problem (`CheckReport.problems`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import threading
+import time
+from collections import Counter, defaultdict
+from collections.abc import Coroutine, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, TypeVar
+
+from streams.admin import TopicSpec, ensure_topics
+from streams.testing import WorkerProcess, wait_for
+
+T = TypeVar("T")
+Guarantee = Literal["at_least_once", "exactly_once"]
+TABLE = "tracked_counts"
+DEPLOYMENT = "tests.deployments.tracked"
+
+
+@dataclass
+class Fed:
+    """One record the broker acknowledged to the feeder."""
+
+    id: int
+    key: str
+    seq: int
+
+
+@dataclass
+class KillWindow:
+    """What a killed worker may have processed without committing: per partition it owned,
+    offsets from the group's committed offset to the log end at the moment of the kill."""
+
+    worker: int
+    at: float
+    ranges: dict[int, tuple[int, int]]
+
+    def covers(self, partition: int, offset: int) -> bool:
+        low, high = self.ranges.get(partition, (0, 0))
+        return low <= offset < high
+
+
+@dataclass
+class CheckReport:
+    """What the sink topic says about every acknowledged record, per key."""
+
+    acknowledged: int
+    sink_records: int
+    distinct_processed: int
+    lost: dict[str, list[int]]             # key -> sequence numbers never processed
+    duplicates: dict[str, int]             # key -> extra processings
+    out_of_order: dict[str, int]           # key -> first processings after a later seq
+    not_owned: int                         # records finished after their partition was revoked
+    table_mismatches: dict[str, tuple[int, int]]  # key -> (table count, distinct processed)
+    duplicate_offsets: list[tuple[int, int]] = field(default_factory=list)
+
+    @property
+    def lost_total(self) -> int:
+        return sum(len(seqs) for seqs in self.lost.values())
+
+    @property
+    def duplicates_total(self) -> int:
+        return sum(self.duplicates.values())
+
+    @property
+    def out_of_order_total(self) -> int:
+        return sum(self.out_of_order.values())
+
+    def problems(self, guarantee: Guarantee) -> list[str]:
+        """Violations of `guarantee`: at-least-once allows duplicates (and table counts
+        above the distinct count they caused), exactly-once allows neither."""
+        found = []
+        if self.lost:
+            sample = {k: v[:5] for k, v in list(self.lost.items())[:5]}
+            found.append(f"{self.lost_total} acknowledged records never processed: {sample}")
+        if self.out_of_order:
+            found.append(f"{self.out_of_order_total} records processed out of order: "
+                         f"{dict(list(self.out_of_order.items())[:5])}")
+        if self.not_owned and guarantee == "exactly_once":
+            found.append(f"{self.not_owned} records processed after their partition was "
+                         "revoked")
+        for key, (count, distinct) in self.table_mismatches.items():
+            if count < distinct or guarantee == "exactly_once":
+                found.append(f"table {TABLE}[{key}] = {count}, {distinct} distinct "
+                             "records processed")
+        if self.duplicates and guarantee == "exactly_once":
+            found.append(f"{self.duplicates_total} duplicate processings")
+        return found
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "acknowledged": self.acknowledged, "sink_records": self.sink_records,
+            "distinct_processed": self.distinct_processed, "lost": self.lost_total,
+            "duplicates": self.duplicates_total, "out_of_order": self.out_of_order_total,
+            "processed_after_revoke": self.not_owned,
+            "table_mismatches": len(self.table_mismatches),
+        }
+
+
+def analyse(fed: Iterable[Fed], sink: Iterable[Mapping[str, Any]],
+            table_counts: Mapping[str, int] | None = None) -> CheckReport:
+    """Compare acknowledged records with the sink records (in sink order per key)."""
+    fed = list(fed)
+    seen: dict[int, int] = Counter()
+    by_key_first: dict[str, list[int]] = defaultdict(list)
+    duplicates: Counter[str] = Counter()
+    duplicate_offsets: list[tuple[int, int]] = []
+    not_owned = records = 0
+    for record in sink:
+        records += 1
+        seen[record["id"]] += 1
+        if not record.get("owned", True):
+            not_owned += 1
+        if seen[record["id"]] > 1:
+            duplicates[record["key"]] += 1
+            duplicate_offsets.append((record["partition"], record["offset"]))
+        else:
+            by_key_first[record["key"]].append(record["seq"])
+    lost: dict[str, list[int]] = defaultdict(list)
+    for item in fed:
+        if item.id not in seen:
+            lost[item.key].append(item.seq)
+    out_of_order = {}
+    for key, seqs in by_key_first.items():
+        late = sum(1 for before, after in zip(seqs, seqs[1:], strict=False) if after < before)
+        if late:
+            out_of_order[key] = late
+    distinct_by_key = {key: len(seqs) for key, seqs in by_key_first.items()}
+    mismatches = {}
+    if table_counts is not None:
+        for key in set(distinct_by_key) | set(table_counts):
+            count, distinct = table_counts.get(key, 0), distinct_by_key.get(key, 0)
+            if count != distinct:
+                mismatches[key] = (count, distinct)
+    return CheckReport(
+        acknowledged=len(fed), sink_records=records, distinct_processed=len(seen),
+        lost=dict(lost), duplicates=dict(duplicates), out_of_order=out_of_order,
+        not_owned=not_owned, table_mismatches=mismatches, duplicate_offsets=duplicate_offsets)
+
+
+class _Loop:
+    """An asyncio loop on a thread of its own, for the feeder and the Kafka clients, so the
+    harness itself can be driven from plain synchronous test code."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, name="harness-loop",
+                                       daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def spawn(self, coro: Coroutine[Any, Any, T]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+
+
+class Feeder:
+    """Publishes keyed records {"id", "key", "seq"} at a steady rate with acks=all and
+    idempotence; remembers the ones the broker acknowledged."""
+
+    def __init__(self, bootstrap_servers: str, topic: str, keys: int, seed: int = 7) -> None:
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = topic
+        self.keys = [f"k{i}" for i in range(keys)]
+        self.rng = random.Random(seed)
+        self.acknowledged: list[Fed] = []
+        self.failed = 0
+        self.sent = 0
+        self._next_seq: Counter[str] = Counter()
+
+    async def run(self, count: int, rate: float) -> None:
+        from aiokafka import AIOKafkaProducer
+
+        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all",
+                                    enable_idempotence=True, linger_ms=5,
+                                    request_timeout_ms=30_000)
+        await producer.start()
+        started = time.monotonic()
+        pending: set[asyncio.Future[Any]] = set()
+        try:
+            for _ in range(count):
+                key = self.rng.choice(self.keys)
+                item = Fed(id=self.sent, key=key, seq=self._next_seq[key])
+                self._next_seq[key] += 1
+                self.sent += 1
+                value = json.dumps({"id": item.id, "key": key, "seq": item.seq}).encode()
+                future = await producer.send(self.topic, key=key.encode(), value=value)
+                future.add_done_callback(lambda f, item=item: self._done(f, item))
+                pending.add(future)
+                future.add_done_callback(pending.discard)
+                ahead = self.sent / rate - (time.monotonic() - started)
+                if ahead > 0.01:
+                    await asyncio.sleep(ahead)
+            await asyncio.gather(*pending, return_exceptions=True)
+        finally:
+            await producer.stop()
+
+    def _done(self, future: asyncio.Future[Any], item: Fed) -> None:
+        if future.cancelled() or future.exception() is not None:
+            self.failed += 1
+        else:
+            self.acknowledged.append(item)
+
+
+class Harness:
+    """N tracked workers in one consumer group on `bootstrap_servers`, plus feeder, checker
+    and fault injection. Workers are numbered from 1; their logs go to `workdir`."""
+
+    def __init__(self, root: Path, bootstrap_servers: str, name: str, workdir: Path, *,
+                 partitions: int = 3, replication: int = 1, keys: int = 30,
+                 guarantee: Guarantee = "at_least_once", batch_size: int = 100,
+                 session_timeout_s: float = 10.0, env: Mapping[str, str] | None = None,
+                 ) -> None:
+        self.root = root
+        self.bootstrap_servers = bootstrap_servers
+        self.topic = name
+        self.sink = f"{name}.processed"
+        self.app_id = f"app-{name}"
+        self.workdir = workdir
+        self.partitions = partitions
+        self.replication = replication
+        self.guarantee: Guarantee = guarantee
+        self.env = {
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap_servers, "APP_ID": self.app_id,
+            "DEPLOYMENT_MODULES": DEPLOYMENT, "TRACKED_TOPIC": name,
+            "TRACKED_BATCH_SIZE": str(batch_size), "TOPIC_PARTITIONS": str(partitions),
+            "TOPIC_REPLICATION": str(replication), "PROCESSING_GUARANTEE": guarantee,
+            "FLUSH_INTERVAL_MS": "200", "SHUTDOWN_TIMEOUT_S": "10",
+            # Faust reads these itself: a killed member is noticed after the session
+            # timeout (Faust's default is 60 s).
+            "BROKER_SESSION_TIMEOUT": str(session_timeout_s),
+            "BROKER_HEARTBEAT_INTERVAL": str(max(session_timeout_s / 10, 0.5)),
+            **(env or {}),
+        }
+        self.workers: dict[int, WorkerProcess] = {}
+        self.kills: list[KillWindow] = []
+        self.feeder = Feeder(bootstrap_servers, name, keys)
+        self._feed: Any = None
+        self._loop = _Loop()
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def __enter__(self) -> Harness:
+        self.create_topics()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        for worker in self.workers.values():
+            worker.stop()
+        if self._feed is not None and not self._feed.done():
+            self._feed.cancel()
+        self._loop.close()
+
+    def create_topics(self) -> None:
+        """The source and sink topics with the workers' partition count."""
+        self._loop.run(ensure_topics(self.bootstrap_servers, [
+            TopicSpec(self.topic, self.partitions, self.replication),
+            TopicSpec(self.sink, self.partitions, self.replication)]))
+
+    # -- workers ---------------------------------------------------------------------------
+
+    def worker(self, i: int) -> WorkerProcess:
+        if i not in self.workers:
+            self.workers[i] = WorkerProcess(
+                self.root, {**self.env, "DATA_DIR": str(self.workdir / f"worker-{i}")},
+                log_path=self.workdir / f"worker-{i}.log")
+        return self.workers[i]
+
+    def start_worker(self, i: int, wait_ready: bool = True) -> WorkerProcess:
+        worker = self.worker(i).start()
+        if wait_ready:
+            worker.wait_ready(120)
+        return worker
+
+    def start_workers(self, count: int = 3) -> None:
+        for i in range(1, count + 1):
+            self.start_worker(i, wait_ready=False)
+        for i in range(1, count + 1):
+            self.workers[i].wait_ready(180)
+
+    def stop_worker(self, i: int) -> int | None:
+        """SIGTERM: a graceful leave (batches in hand finish, offsets are committed)."""
+        return self.workers[i].stop()
+
+    def kill_worker(self, i: int) -> KillWindow:
+        """SIGKILL, remembering what the worker owned and had not committed."""
+        owned = [p for p, owners in self.owners().items() if i in owners]
+        self.workers[i].kill()
+        at = time.monotonic()
+        committed, ends = self.offsets()
+        window = KillWindow(i, at, {p: (committed.get(p, 0), ends[p]) for p in owned})
+        self.kills.append(window)
+        return window
+
+    def restart_worker(self, i: int, wait_ready: bool = True) -> WorkerProcess:
+        return self.start_worker(i, wait_ready)
+
+    def live(self) -> list[int]:
+        return sorted(i for i, w in self.workers.items()
+                      if w.process is not None and w.process.poll() is None)
+
+    # -- assignment ------------------------------------------------------------------------
+
+    def assignments(self) -> dict[int, dict[str, Any]]:
+        """`GET /api/assignment` of every live worker that answers."""
+        found = {}
+        for i in self.live():
+            try:
+                status, body = self.workers[i].request("/api/assignment")
+            except OSError:
+                continue
+            if status == 200:
+                found[i] = body
+        return found
+
+    def owners(self) -> dict[int, list[int]]:
+        """Source partition -> workers listing it as assigned."""
+        owners: dict[int, list[int]] = {p: [] for p in range(self.partitions)}
+        for i, body in self.assignments().items():
+            for tp in body["assigned"]:
+                if tp["topic"] == self.topic:
+                    owners[tp["partition"]].append(i)
+        return owners
+
+    def settled(self, members: Iterable[int] | None = None) -> dict[int, list[int]] | None:
+        """The owners if every partition has exactly one owner among `members` (default:
+        the live workers), each of them owns at least one and none is rebalancing."""
+        expected = set(self.live() if members is None else members)
+        views = self.assignments()
+        if set(views) != expected or any(v["rebalancing"] for v in views.values()):
+            return None
+        owners = self.owners()
+        if any(len(o) != 1 for o in owners.values()):
+            return None
+        if {o[0] for o in owners.values()} != expected:
+            return None
+        return owners
+
+    def wait_settled(self, members: Iterable[int] | None = None,
+                     timeout: float = 120.0) -> dict[int, list[int]]:
+        members = list(members) if members is not None else None
+        owners = wait_for(lambda: self.settled(members), timeout,
+                          f"every partition of {self.topic} owned once by {members or 'live'}")
+        assert owners is not None
+        return owners
+
+    # -- offsets ---------------------------------------------------------------------------
+
+    def offsets(self) -> tuple[dict[int, int], dict[int, int]]:
+        """(the group's committed offsets, log end offsets) of the source partitions."""
+        return self._loop.run(self._offsets())
+
+    async def _offsets(self) -> tuple[dict[int, int], dict[int, int]]:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+        from aiokafka.admin import AIOKafkaAdminClient
+
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers,
+                                    enable_auto_commit=False)
+        await admin.start()
+        await consumer.start()
+        try:
+            tps = [TopicPartition(self.topic, p) for p in range(self.partitions)]
+            listed = await admin.list_consumer_group_offsets(self.app_id, partitions=tps)
+            committed = {tp.partition: meta.offset for tp, meta in listed.items()
+                         if meta is not None and meta.offset >= 0}
+            ends = {tp.partition: end for tp, end in (await consumer.end_offsets(tps)).items()}
+            return committed, ends
+        finally:
+            await consumer.stop()
+            await admin.close()
+
+    def lag(self) -> int:
+        committed, ends = self.offsets()
+        return sum(end - committed.get(p, 0) for p, end in ends.items())
+
+    def wait_caught_up(self, timeout: float = 300.0) -> None:
+        wait_for(lambda: self.lag() == 0, timeout, f"group {self.app_id} to commit everything",
+                 interval=1.0)
+
+    def wait_processing(self, since: Mapping[int, int], timeout: float = 180.0) -> float:
+        """Wait until every partition has one owner and its committed offset moved past
+        `since` (or reached the log end); return the seconds it took."""
+        started = time.monotonic()
+
+        def processing() -> bool:
+            if self.settled() is None:
+                return False
+            committed, ends = self.offsets()
+            return all(committed.get(p, 0) > since.get(p, 0) or committed.get(p, 0) >= end
+                       for p, end in ends.items())
+
+        wait_for(processing, timeout, f"every partition of {self.topic} processing again",
+                 interval=0.25)
+        return time.monotonic() - started
+
+    # -- feeding ---------------------------------------------------------------------------
+
+    def feed(self, count: int, rate: float = 2_000.0) -> None:
+        """Start publishing `count` records at `rate` per second in the background."""
+        self._feed = self._loop.spawn(self.feeder.run(count, rate))
+
+    def wait_feed_done(self, timeout: float = 600.0) -> None:
+        self._feed.result(timeout)
+
+    @property
+    def feeding(self) -> bool:
+        return self._feed is not None and not self._feed.done()
+
+    # -- checking --------------------------------------------------------------------------
+
+    def check(self, isolation_level: str | None = None,
+              table_counts: bool = True) -> CheckReport:
+        """Read the whole sink topic and compare it with what was acknowledged.
+
+        `isolation_level` defaults to read_committed for exactly-once, read_uncommitted
+        otherwise. Table counts are read through a live worker's table API.
+        """
+        level = isolation_level or ("read_committed" if self.guarantee == "exactly_once"
+                                    else "read_uncommitted")
+        sink = self._loop.run(self._read_sink(level), timeout=300)
+        counts = self.table_counts({r["key"] for r in sink}) if table_counts else None
+        return analyse(self.feeder.acknowledged, sink, counts)
+
+    def table_counts(self, keys: Iterable[str]) -> dict[str, int]:
+        worker = self.workers[self.live()[0]]
+        counts = {}
+        for key in sorted(keys):
+            status, body = worker.request(f"/api/tables/{TABLE}/{key}")
+            if status == 200:
+                counts[key] = int(body["value"])
+            elif status != 404:
+                raise AssertionError(f"table lookup of {key!r} answered {status}: {body}")
+        return counts
+
+    async def _read_sink(self, isolation_level: str) -> list[dict[str, Any]]:
+        from aiokafka import AIOKafkaConsumer, TopicPartition
+
+        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers,
+                                    enable_auto_commit=False,
+                                    isolation_level=isolation_level)
+        await consumer.start()
+        try:
+            tps = [TopicPartition(self.sink, p) for p in range(self.partitions)]
+            consumer.assign(tps)
+            await consumer.seek_to_beginning(*tps)
+            ends = await consumer.end_offsets(tps)
+            records: list[dict[str, Any]] = []
+            while [tp for tp in tps if await consumer.position(tp) < ends[tp]]:
+                for batch in (await consumer.getmany(timeout_ms=1000)).values():
+                    for record in batch:
+                        value = json.loads(record.value)
+                        records.append({**value, "key": record.key.decode()})
+            return records
+        finally:
+            await consumer.stop()
+
+    def duplicates_per_kill(self, report: CheckReport) -> tuple[list[int], int]:
+        """Duplicates inside each kill's uncommitted window, and those outside every one."""
+        per_kill = [0] * len(self.kills)
+        outside = 0
+        for partition, offset in report.duplicate_offsets:
+            for n, window in enumerate(self.kills):
+                if window.covers(partition, offset):
+                    per_kill[n] += 1
+                    break
+            else:
+                outside += 1
+        return per_kill, outside
