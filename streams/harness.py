@@ -56,8 +56,10 @@ class KillWindow:
     offsets from the group's committed offset to the log end at the moment of the kill."""
 
     worker: int
+    url: str
     at: float
     ranges: dict[int, tuple[int, int]]
+    committed: dict[int, int]              # the group's committed offsets after the kill
 
     def covers(self, partition: int, offset: int) -> bool:
         low, high = self.ranges.get(partition, (0, 0))
@@ -77,6 +79,7 @@ class CheckReport:
     not_owned: int                         # records finished after their partition was revoked
     table_mismatches: dict[str, tuple[int, int]]  # key -> (table count, distinct processed)
     duplicate_offsets: list[tuple[int, int]] = field(default_factory=list)
+    sink: list[Mapping[str, Any]] = field(default_factory=list, repr=False)
 
     @property
     def lost_total(self) -> int:
@@ -124,7 +127,7 @@ class CheckReport:
 def analyse(fed: Iterable[Fed], sink: Iterable[Mapping[str, Any]],
             table_counts: Mapping[str, int] | None = None) -> CheckReport:
     """Compare acknowledged records with the sink records (in sink order per key)."""
-    fed = list(fed)
+    fed, sink = list(fed), list(sink)
     seen: dict[int, int] = Counter()
     by_key_first: dict[str, list[int]] = defaultdict(list)
     duplicates: Counter[str] = Counter()
@@ -159,7 +162,8 @@ def analyse(fed: Iterable[Fed], sink: Iterable[Mapping[str, Any]],
     return CheckReport(
         acknowledged=len(fed), sink_records=records, distinct_processed=len(seen),
         lost=dict(lost), duplicates=dict(duplicates), out_of_order=out_of_order,
-        not_owned=not_owned, table_mismatches=mismatches, duplicate_offsets=duplicate_offsets)
+        not_owned=not_owned, table_mismatches=mismatches, duplicate_offsets=duplicate_offsets,
+        sink=sink)
 
 
 class _Loop:
@@ -320,7 +324,8 @@ class Harness:
         self.workers[i].kill()
         at = time.monotonic()
         committed, ends = self.offsets()
-        window = KillWindow(i, at, {p: (committed.get(p, 0), ends[p]) for p in owned})
+        ranges = {p: (committed.get(p, 0), ends[p]) for p in owned}
+        window = KillWindow(i, self.workers[i].url, at, ranges, committed)
         self.kills.append(window)
         return window
 
@@ -410,10 +415,12 @@ class Harness:
         wait_for(lambda: self.lag() == 0, timeout, f"group {self.app_id} to commit everything",
                  interval=1.0)
 
-    def wait_processing(self, since: Mapping[int, int], timeout: float = 180.0) -> float:
+    def wait_processing(self, since: Mapping[int, int], timeout: float = 180.0,
+                        started: float | None = None) -> float:
         """Wait until every partition has one owner and its committed offset moved past
-        `since` (or reached the log end); return the seconds it took."""
-        started = time.monotonic()
+        `since` (or reached the log end); return the seconds since `started` (a
+        `time.monotonic()` value, default now)."""
+        started = time.monotonic() if started is None else started
 
         def processing() -> bool:
             if self.settled() is None:
@@ -486,6 +493,14 @@ class Harness:
             return records
         finally:
             await consumer.stop()
+
+    def processed_uncommitted(self, report: CheckReport) -> list[int]:
+        """Per kill: records the killed worker had processed (they are in the sink) but
+        not committed when it died; what at-least-once may process again."""
+        return [len({(r["partition"], r["offset"]) for r in report.sink
+                     if r["worker"] == window.url
+                     and window.covers(r["partition"], r["offset"])})
+                for window in self.kills]
 
     def duplicates_per_kill(self, report: CheckReport) -> tuple[list[int], int]:
         """Duplicates inside each kill's uncommitted window, and those outside every one."""
