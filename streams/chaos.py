@@ -48,6 +48,8 @@ class ChaosReport:
     cycles: list[KillCycle] = field(default_factory=list)
     check: dict[str, Any] = field(default_factory=dict)
     duplicates_outside_kills: int = 0
+    unexplained_duplicates: dict[str, int] = field(default_factory=dict)
+    unexplained_examples: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
@@ -79,6 +81,9 @@ class ChaosReport:
         out.append(f"  kill -> processing again: {data['kill_recovery_s']}")
         out.append(f"  join -> processing: {data['join_s']}")
         out.append(f"  duplicates outside kill windows: {self.duplicates_outside_kills}")
+        if self.unexplained_duplicates:
+            out.append(f"    by worker@generation: {self.unexplained_duplicates}")
+            out.append(f"    e.g. {'; '.join(self.unexplained_examples)}")
         out.append(f"  problems: {self.problems or 'none'}")
         return out
 
@@ -122,6 +127,8 @@ def run_kill_cycles(h: Harness, *, records: int, rate: float, kills: int,
         cycle.duplicates = duplicates
         cycle.processed_uncommitted = processed
     report.duplicates_outside_kills = outside
+    report.unexplained_duplicates, report.unexplained_examples = \
+        h.unexplained_duplicates(check)
     report.check = check.summary()
     report.problems = check.problems(h.guarantee)
     report.seconds = round(time.monotonic() - started, 1)

@@ -57,7 +57,8 @@ class KillWindow:
 
     worker: int
     url: str
-    at: float
+    at: float                              # time.monotonic() of the kill
+    wall: float                            # time.time() of the kill
     ranges: dict[int, tuple[int, int]]
     committed: dict[int, int]              # the group's committed offsets after the kill
 
@@ -295,15 +296,20 @@ class Harness:
 
     # -- workers ---------------------------------------------------------------------------
 
-    def worker(self, i: int) -> WorkerProcess:
+    def worker(self, i: int, env: Mapping[str, str] | None = None) -> WorkerProcess:
+        """Worker `i` (created on first use, with `env` added to the harness's)."""
         if i not in self.workers:
+            # RocksDB paths under DATA_DIR do not name the app: one folder per run
+            data = self.workdir / "data" / self.app_id / f"w{i}"
+            data.mkdir(parents=True, exist_ok=True)
             self.workers[i] = WorkerProcess(
-                self.root, {**self.env, "DATA_DIR": str(self.workdir / f"worker-{i}")},
+                self.root, {**self.env, "DATA_DIR": str(data), **(env or {})},
                 log_path=self.workdir / f"worker-{i}.log")
         return self.workers[i]
 
-    def start_worker(self, i: int, wait_ready: bool = True) -> WorkerProcess:
-        worker = self.worker(i).start()
+    def start_worker(self, i: int, wait_ready: bool = True,
+                     env: Mapping[str, str] | None = None) -> WorkerProcess:
+        worker = self.worker(i, env).start()
         if wait_ready:
             worker.wait_ready(120)
         return worker
@@ -325,7 +331,7 @@ class Harness:
         at = time.monotonic()
         committed, ends = self.offsets()
         ranges = {p: (committed.get(p, 0), ends[p]) for p in owned}
-        window = KillWindow(i, self.workers[i].url, at, ranges, committed)
+        window = KillWindow(i, self.workers[i].url, at, time.time(), ranges, committed)
         self.kills.append(window)
         return window
 
@@ -498,9 +504,31 @@ class Harness:
         """Per kill: records the killed worker had processed (they are in the sink) but
         not committed when it died; what at-least-once may process again."""
         return [len({(r["partition"], r["offset"]) for r in report.sink
-                     if r["worker"] == window.url
+                     if r["worker"] == window.url and r["at"] <= window.wall
                      and window.covers(r["partition"], r["offset"])})
                 for window in self.kills]
+
+    def unexplained_duplicates(self, report: CheckReport,
+                               samples: int = 5) -> tuple[dict[str, int], list[str]]:
+        """Duplicates outside every kill window, grouped by partition and by which worker
+        (and group generation) processed the record first and again; and a few of them
+        with offsets and processing times, to find in the workers' logs."""
+        names = {w.url: f"w{i}" for i, w in self.workers.items()}
+        first: dict[int, Mapping[str, Any]] = {}
+        groups: Counter[str] = Counter()
+        examples: list[str] = []
+        for record in report.sink:
+            earlier = first.setdefault(record["id"], record)
+            if earlier is record or any(w.covers(record["partition"], record["offset"])
+                                        for w in self.kills):
+                continue
+            groups[f"p{record['partition']}: {names.get(earlier['worker'])}"
+                   f"@g{earlier.get('generation')} -> {names.get(record['worker'])}"
+                   f"@g{record.get('generation')}"] += 1
+            if len(examples) < samples:
+                examples.append(f"p{record['partition']} offset {record['offset']} at "
+                                f"{earlier.get('at')} and {record.get('at')}")
+        return dict(groups), examples
 
     def duplicates_per_kill(self, report: CheckReport) -> tuple[list[int], int]:
         """Duplicates inside each kill's uncommitted window, and those outside every one."""

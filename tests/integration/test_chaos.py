@@ -34,7 +34,7 @@ def test_kill_9_loses_nothing_and_duplicates_only_what_was_uncommitted(
         kafka_bootstrap: str, unique_name: str, output_dir: Path) -> None:
     records = 20_000
     with Harness(ROOT, kafka_bootstrap, unique_name, output_dir) as h:
-        report, check = run_kill_cycles(h, records=records, rate=700, kills=2)
+        report, check = run_kill_cycles(h, records=records, rate=300, kills=2)
     report.write(output_dir / "chaos-report.json")
     print("\n".join(report.lines()))
     assert_at_least_once(report, check, records)
@@ -44,7 +44,7 @@ def test_kill_9_loses_nothing_and_duplicates_only_what_was_uncommitted(
 def test_chaos_full(kafka_bootstrap: str, unique_name: str, output_dir: Path) -> None:
     records = 200_000
     with Harness(ROOT, kafka_bootstrap, unique_name, output_dir) as h:
-        report, check = run_kill_cycles(h, records=records, rate=1_500, kills=5,
+        report, check = run_kill_cycles(h, records=records, rate=1_200, kills=5,
                                         interval_s=10)
     report.write(ROOT / "test-output" / "chaos-report.json")
     print("\n".join(report.lines()))
