@@ -71,13 +71,17 @@ class PlatformApp(faust.App):
         timeout = self.platform_settings.shutdown_timeout_s
         log.info("stopping fetching: finishing the batches in hand (up to %.0fs) before "
                  "partitions are given up", timeout)
-        try:
-            await asyncio.wait_for(super()._consumer_wait_empty(consumer, logger), timeout)
-        except TimeoutError:
+        waiting = asyncio.ensure_future(super()._consumer_wait_empty(consumer, logger))
+        done, _ = await asyncio.wait({waiting}, timeout=timeout)
+        if not done:
             log.warning("batches in hand did not finish within %.0fs (SHUTDOWN_TIMEOUT_S); "
                         "they stay uncommitted and are processed again after restart",
                         timeout)
-            await consumer.commit()
+            # Cancelling Faust's wait loop does not end it (Consumer._wait_for_ack swallows
+            # CancelledError), so asyncio.wait_for would hang until the batch ends. Emptying
+            # the set of messages it waits for makes it commit what was acked and return.
+            consumer._unacked_messages.clear()
+        await waiting
 
     def source_topics(self) -> list[TopicSpec]:
         """Topics the agents read and dead-letter to; Faust creates only its internal ones."""
