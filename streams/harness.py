@@ -68,6 +68,28 @@ class KillWindow:
 
 
 @dataclass
+class RebalanceWindow:
+    """What a rebalance may make the group process again: on every partition, offsets from
+    the group's committed offset when it was set off (a worker started, stopped or killed)
+    to the log end once the group settled.
+
+    Faust forgets the acknowledgements it has not committed yet when partitions are
+    revoked (`Consumer.on_partitions_revoked` in faust/transport/consumer.py drops them
+    before the app's revoke handler commits), so up to a commit interval of finished work
+    is processed again after every rebalance, not only after a kill.
+    """
+
+    cause: str
+    committed: dict[int, int]
+    ends: dict[int, int] | None = None     # None while the group has not settled
+
+    def covers(self, partition: int, offset: int) -> bool:
+        if offset < self.committed.get(partition, 0):
+            return False
+        return self.ends is None or offset < self.ends.get(partition, 0)
+
+
+@dataclass
 class CheckReport:
     """What the sink topic says about every acknowledged record, per key."""
 
@@ -268,6 +290,7 @@ class Harness:
         }
         self.workers: dict[int, WorkerProcess] = {}
         self.kills: list[KillWindow] = []
+        self.rebalances: list[RebalanceWindow] = []
         self.feeder = Feeder(bootstrap_servers, name, keys)
         self._feed: Any = None
         self._loop = _Loop()
@@ -309,19 +332,23 @@ class Harness:
 
     def start_worker(self, i: int, wait_ready: bool = True,
                      env: Mapping[str, str] | None = None) -> WorkerProcess:
+        if self.live():
+            self._rebalance_ahead(f"start w{i}")
         worker = self.worker(i, env).start()
         if wait_ready:
             worker.wait_ready(120)
         return worker
 
     def start_workers(self, count: int = 3) -> None:
+        """Start workers 1..count together (the first members of the group)."""
         for i in range(1, count + 1):
-            self.start_worker(i, wait_ready=False)
+            self.worker(i).start()
         for i in range(1, count + 1):
             self.workers[i].wait_ready(180)
 
     def stop_worker(self, i: int) -> int | None:
         """SIGTERM: a graceful leave (batches in hand finish, offsets are committed)."""
+        self._rebalance_ahead(f"stop w{i}")
         return self.workers[i].stop()
 
     def kill_worker(self, i: int) -> KillWindow:
@@ -333,7 +360,19 @@ class Harness:
         ranges = {p: (committed.get(p, 0), ends[p]) for p in owned}
         window = KillWindow(i, self.workers[i].url, at, time.time(), ranges, committed)
         self.kills.append(window)
+        self.rebalances.append(RebalanceWindow(f"kill w{i}", committed))
         return window
+
+    def _rebalance_ahead(self, cause: str) -> None:
+        self.rebalances.append(RebalanceWindow(cause, self.offsets()[0]))
+
+    def _settled_now(self) -> None:
+        """Close the windows of the rebalances that have happened."""
+        open_windows = [w for w in self.rebalances if w.ends is None]
+        if open_windows:
+            ends = self.offsets()[1]
+            for window in open_windows:
+                window.ends = ends
 
     def restart_worker(self, i: int, wait_ready: bool = True) -> WorkerProcess:
         return self.start_worker(i, wait_ready)
@@ -385,12 +424,23 @@ class Harness:
         owners = wait_for(lambda: self.settled(members), timeout,
                           f"every partition of {self.topic} owned once by {members or 'live'}")
         assert owners is not None
+        self._settled_now()
         return owners
 
     # -- offsets ---------------------------------------------------------------------------
 
-    def offsets(self) -> tuple[dict[int, int], dict[int, int]]:
-        """(the group's committed offsets, log end offsets) of the source partitions."""
+    def offsets(self, attempts: int = 20) -> tuple[dict[int, int], dict[int, int]]:
+        """(the group's committed offsets, log end offsets) of the source partitions.
+
+        Retried while the cluster cannot answer (no group coordinator yet, a broker down).
+        """
+        from aiokafka.errors import KafkaError
+
+        for _ in range(attempts - 1):
+            try:
+                return self._loop.run(self._offsets())
+            except KafkaError:
+                time.sleep(0.5)
         return self._loop.run(self._offsets())
 
     async def _offsets(self) -> tuple[dict[int, int], dict[int, int]]:
@@ -437,7 +487,9 @@ class Harness:
 
         wait_for(processing, timeout, f"every partition of {self.topic} processing again",
                  interval=0.25)
-        return time.monotonic() - started
+        elapsed = time.monotonic() - started
+        self._settled_now()
+        return elapsed
 
     # -- feeding ---------------------------------------------------------------------------
 
@@ -510,7 +562,7 @@ class Harness:
 
     def unexplained_duplicates(self, report: CheckReport,
                                samples: int = 5) -> tuple[dict[str, int], list[str]]:
-        """Duplicates outside every kill window, grouped by partition and by which worker
+        """Duplicates no kill or rebalance explains, grouped by partition and by which worker
         (and group generation) processed the record first and again; and a few of them
         with offsets and processing times, to find in the workers' logs."""
         names = {w.url: f"w{i}" for i, w in self.workers.items()}
@@ -519,8 +571,7 @@ class Harness:
         examples: list[str] = []
         for record in report.sink:
             earlier = first.setdefault(record["id"], record)
-            if earlier is record or any(w.covers(record["partition"], record["offset"])
-                                        for w in self.kills):
+            if earlier is record or self._explained(record["partition"], record["offset"]):
                 continue
             groups[f"p{record['partition']}: {names.get(earlier['worker'])}"
                    f"@g{earlier.get('generation')} -> {names.get(record['worker'])}"
@@ -530,15 +581,23 @@ class Harness:
                                 f"{earlier.get('at')} and {record.get('at')}")
         return dict(groups), examples
 
-    def duplicates_per_kill(self, report: CheckReport) -> tuple[list[int], int]:
-        """Duplicates inside each kill's uncommitted window, and those outside every one."""
+    def _explained(self, partition: int, offset: int) -> bool:
+        return (any(w.covers(partition, offset) for w in self.kills)
+                or any(w.covers(partition, offset) for w in self.rebalances))
+
+    def duplicates_per_kill(self, report: CheckReport) -> tuple[list[int], int, int]:
+        """Duplicates inside each kill's uncommitted window; those outside them that a
+        rebalance explains; and those nothing explains."""
         per_kill = [0] * len(self.kills)
-        outside = 0
+        rebalance = unexplained = 0
         for partition, offset in report.duplicate_offsets:
             for n, window in enumerate(self.kills):
                 if window.covers(partition, offset):
                     per_kill[n] += 1
                     break
             else:
-                outside += 1
-        return per_kill, outside
+                if self._explained(partition, offset):
+                    rebalance += 1
+                else:
+                    unexplained += 1
+        return per_kill, rebalance, unexplained
