@@ -128,15 +128,16 @@ def run_kill_cycles(h: Harness, *, records: int, rate: float, kills: int,
     h.wait_feed_done()
     h.wait_caught_up(600)
     check = h.check()
-    per_kill, rebalances, unexplained = h.duplicates_per_kill(check)
+    sources = h.classify_duplicates(check)
     in_flight = h.processed_uncommitted(check)
-    for cycle, duplicates, processed in zip(report.cycles, per_kill, in_flight, strict=True):
+    for cycle, duplicates, processed in zip(report.cycles, sources.per_kill, in_flight,
+                                            strict=True):
         cycle.duplicates = duplicates
         cycle.processed_uncommitted = processed
-    report.duplicates_from_rebalances = rebalances
-    report.duplicates_unexplained = unexplained
-    report.unexplained_duplicates, report.unexplained_examples = \
-        h.unexplained_duplicates(check)
+    report.duplicates_from_rebalances = sources.rebalance
+    report.duplicates_unexplained = sources.unexplained
+    report.unexplained_duplicates = dict(sources.groups)
+    report.unexplained_examples = sources.examples
     report.check = check.summary()
     report.problems = check.problems(h.guarantee)
     report.seconds = round(time.monotonic() - started, 1)

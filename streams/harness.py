@@ -90,6 +90,17 @@ class RebalanceWindow:
 
 
 @dataclass
+class DuplicateSources:
+    """Why records were processed again (see `Harness.classify_duplicates`)."""
+
+    per_kill: list[int]
+    rebalance: int = 0
+    unexplained: int = 0
+    groups: Counter[str] = field(default_factory=Counter)
+    examples: list[str] = field(default_factory=list)
+
+
+@dataclass
 class CheckReport:
     """What the sink topic says about every acknowledged record, per key."""
 
@@ -555,49 +566,45 @@ class Harness:
     def processed_uncommitted(self, report: CheckReport) -> list[int]:
         """Per kill: records the killed worker had processed (they are in the sink) but
         not committed when it died; what at-least-once may process again."""
-        return [len({(r["partition"], r["offset"]) for r in report.sink
-                     if r["worker"] == window.url and r["at"] <= window.wall
-                     and window.covers(r["partition"], r["offset"])})
-                for window in self.kills]
+        cut_off: set[tuple[int, int, int]] = set()
+        for record in report.sink:
+            kill = self._cut_off_by(record)
+            if kill is not None:
+                cut_off.add((kill, record["partition"], record["offset"]))
+        counts = Counter(kill for kill, _, _ in cut_off)
+        return [counts[n] for n in range(len(self.kills))]
 
-    def unexplained_duplicates(self, report: CheckReport,
-                               samples: int = 5) -> tuple[dict[str, int], list[str]]:
-        """Duplicates no kill or rebalance explains, grouped by partition and by which worker
-        (and group generation) processed the record first and again; and a few of them
-        with offsets and processing times, to find in the workers' logs."""
+    def classify_duplicates(self, report: CheckReport, samples: int = 5) -> DuplicateSources:
+        """Say for every duplicate why the record came back: a kill (the killed worker had
+        processed it before it died, and not committed it), a rebalance (processed before
+        a join, leave or kill, inside that rebalance's window), or nothing."""
         names = {w.url: f"w{i}" for i, w in self.workers.items()}
+        sources = DuplicateSources(per_kill=[0] * len(self.kills))
         first: dict[int, Mapping[str, Any]] = {}
-        groups: Counter[str] = Counter()
-        examples: list[str] = []
         for record in report.sink:
             earlier = first.setdefault(record["id"], record)
-            if earlier is record or self._explained(record["partition"], record["offset"]):
+            if earlier is record:
                 continue
-            groups[f"p{record['partition']}: {names.get(earlier['worker'])}"
-                   f"@g{earlier.get('generation')} -> {names.get(record['worker'])}"
-                   f"@g{record.get('generation')}"] += 1
-            if len(examples) < samples:
-                examples.append(f"p{record['partition']} offset {record['offset']} at "
-                                f"{earlier.get('at')} and {record.get('at')}")
-        return dict(groups), examples
-
-    def _explained(self, partition: int, offset: int) -> bool:
-        return (any(w.covers(partition, offset) for w in self.kills)
-                or any(w.covers(partition, offset) for w in self.rebalances))
-
-    def duplicates_per_kill(self, report: CheckReport) -> tuple[list[int], int, int]:
-        """Duplicates inside each kill's uncommitted window; those outside them that a
-        rebalance explains; and those nothing explains."""
-        per_kill = [0] * len(self.kills)
-        rebalance = unexplained = 0
-        for partition, offset in report.duplicate_offsets:
-            for n, window in enumerate(self.kills):
-                if window.covers(partition, offset):
-                    per_kill[n] += 1
-                    break
+            kill = self._cut_off_by(earlier)
+            if kill is not None:
+                sources.per_kill[kill] += 1
+            elif any(w.covers(record["partition"], record["offset"]) for w in self.rebalances):
+                sources.rebalance += 1
             else:
-                if self._explained(partition, offset):
-                    rebalance += 1
-                else:
-                    unexplained += 1
-        return per_kill, rebalance, unexplained
+                sources.unexplained += 1
+                sources.groups[f"p{record['partition']}: {names.get(earlier['worker'])}"
+                               f"@g{earlier.get('generation')} -> "
+                               f"{names.get(record['worker'])}@g{record.get('generation')}"] += 1
+                if len(sources.examples) < samples:
+                    sources.examples.append(
+                        f"p{record['partition']} offset {record['offset']} at "
+                        f"{earlier.get('at')} and {record.get('at')}")
+        return sources
+
+    def _cut_off_by(self, processed: Mapping[str, Any]) -> int | None:
+        """The kill that ended the worker which processed this record before committing it
+        (the first kill of that worker after the processing), if any."""
+        for n, window in enumerate(self.kills):
+            if window.url == processed["worker"] and processed["at"] <= window.wall:
+                return n if window.covers(processed["partition"], processed["offset"]) else None
+        return None

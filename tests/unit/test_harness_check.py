@@ -3,9 +3,11 @@ and which of those break which guarantee."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from streams.harness import Fed, KillWindow, RebalanceWindow, analyse
+from streams.harness import Fed, Harness, KillWindow, RebalanceWindow, analyse
+from streams.testing import WorkerProcess
 
 
 def sink(*records: tuple[int, str, int], owned: bool = True) -> list[dict[str, Any]]:
@@ -70,3 +72,34 @@ def test_windows_cover_offsets_from_committed_to_the_end() -> None:
     assert rebalance.covers(1, 1_000_000)  # not settled yet: open ended
     rebalance.ends = {0: 9, 1: 9}
     assert rebalance.covers(0, 5) and not rebalance.covers(0, 9) and not rebalance.covers(1, 6)
+
+
+def test_duplicates_are_blamed_on_the_kill_that_cut_their_first_processing_off(
+        tmp_path: Path) -> None:
+    h = Harness(Path("."), "127.0.0.1:1", "t", tmp_path)
+    try:
+        h.workers[1] = WorkerProcess(Path("."), {"WEB_PORT": "1"})
+        url = h.workers[1].url
+        # w1 killed twice; the second window overlaps the first (lag kept growing)
+        h.kills = [KillWindow(1, url, 0.0, 100.0, {0: (0, 50)}, {0: 0}),
+                   KillWindow(1, url, 0.0, 200.0, {0: (10, 90)}, {0: 10})]
+        h.rebalances = [RebalanceWindow("start w2", {0: 60}, {0: 80})]
+
+        def rec(offset: int, worker: str, at: float) -> dict[str, Any]:
+            return {"id": offset, "key": "a", "seq": offset, "partition": 0,
+                    "offset": offset, "worker": worker, "at": at}
+
+        report = analyse([], [
+            rec(5, url, 90.0), rec(20, url, 150.0), rec(65, "other", 150.0),
+            rec(95, "other", 150.0),
+            rec(5, "other", 120.0),   # cut off by kill 1
+            rec(20, "other", 220.0),  # processed by the restarted w1, cut off by kill 2
+            rec(65, "other", 170.0),  # another worker's, inside the rebalance window
+            rec(95, "other", 170.0),  # nothing explains it
+        ])
+        sources = h.classify_duplicates(report)
+        assert sources.per_kill == [1, 1]
+        assert (sources.rebalance, sources.unexplained) == (1, 1)
+        assert h.processed_uncommitted(report) == [1, 1]
+    finally:
+        h.close()
