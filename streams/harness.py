@@ -211,7 +211,12 @@ class _Loop:
         self.thread.start()
 
     def run(self, coro: Coroutine[Any, Any, T], timeout: float = 60.0) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except TimeoutError:
+            future.cancel()
+            raise
 
     def spawn(self, coro: Coroutine[Any, Any, T]) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, self.loop)
@@ -440,27 +445,32 @@ class Harness:
 
     # -- offsets ---------------------------------------------------------------------------
 
-    def offsets(self, attempts: int = 20) -> tuple[dict[int, int], dict[int, int]]:
+    def offsets(self, timeout: float = 90.0) -> tuple[dict[int, int], dict[int, int]]:
         """(the group's committed offsets, log end offsets) of the source partitions.
 
-        Retried while the cluster cannot answer (no group coordinator yet, a broker down).
+        Retried with fresh clients while the cluster cannot answer: no group coordinator
+        yet, or a broker just lost (its partitions and the group coordinator move only
+        once the controller has noticed, several seconds later).
         """
         from aiokafka.errors import KafkaError
 
-        for _ in range(attempts - 1):
+        deadline = time.monotonic() + timeout
+        while True:
             try:
-                return self._loop.run(self._offsets())
-            except KafkaError:
+                return self._loop.run(self._offsets(), timeout=30)
+            except (KafkaError, TimeoutError):
+                if time.monotonic() > deadline:
+                    raise
                 time.sleep(0.5)
-        return self._loop.run(self._offsets())
 
     async def _offsets(self) -> tuple[dict[int, int], dict[int, int]]:
         from aiokafka import AIOKafkaConsumer, TopicPartition
         from aiokafka.admin import AIOKafkaAdminClient
 
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers,
+                                    request_timeout_ms=10_000)
         consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers,
-                                    enable_auto_commit=False)
+                                    enable_auto_commit=False, request_timeout_ms=10_000)
         await admin.start()
         await consumer.start()
         try:
