@@ -30,7 +30,7 @@ def lose_a_broker(cluster: LocalKafka, name: str, workdir: Path, *, records: int
         else:
             cluster.stop_broker(2)
         committed, _ = h.offsets()
-        h.wait_processing(committed, timeout=120)
+        stalled = h.wait_processing(committed, timeout=120, started=down_at)
         assert h.feeding, "records were still flowing while the broker was down"
         # keep it down long enough for leaders to move and clients to notice
         time.sleep(max(0.0, 10 - (time.monotonic() - down_at)))
@@ -39,7 +39,8 @@ def lose_a_broker(cluster: LocalKafka, name: str, workdir: Path, *, records: int
         h.wait_feed_done()
         h.wait_caught_up()
         report = h.check()
-        print(f"\nbroker loss ({'kill -9' if crash else 'stop'}): {report.summary()}, "
+        print(f"\nbroker loss ({'kill -9' if crash else 'stop'}): every partition processing "
+              f"{stalled:.1f}s after the loss; {report.summary()}, "
               f"{h.feeder.failed} sends not acknowledged")
     assert report.acknowledged > 0
     assert report.lost_total == 0
