@@ -30,7 +30,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streams.harness import CheckReport, Harness
+from streams.checker import CheckReport
+from streams.harness import Harness
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 from streams.chaos import ChaosReport, run_kill_cycles
-from streams.harness import CheckReport, Harness
+from streams.checker import CheckReport
+from streams.harness import Harness
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -6,7 +6,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from streams.harness import Fed, Harness, KillWindow, RebalanceWindow, analyse
+from streams.checker import Fed, KillWindow, RebalanceWindow, analyse
+from streams.harness import Harness
 from streams.testing import WorkerProcess
 
 
