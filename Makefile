@@ -50,5 +50,10 @@ bench: venv
 	@$(BIN)/python -m streams.kafka_local resolve >/dev/null
 	$(BIN)/python -m bench
 
+## Long fault runs (kill -9 cycles, broker loss); prints and writes test-output/chaos-report.json.
+chaos: venv
+	@$(BIN)/python -m streams.kafka_local resolve >/dev/null
+	$(BIN)/pytest -p no:cacheprovider -m chaos -s tests/integration
+
 clean:
 	rm -rf $(VENV) var test-output

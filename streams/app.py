@@ -23,6 +23,7 @@ from mode.utils.times import want_seconds
 
 from streams.admin import TopicSpec, ensure_topics
 from streams.agents import DECLARED_AGENTS, BatchAgent
+from streams.assignment import register_assignment
 from streams.batch_consumer import BatchingConsumer
 from streams.console import register_console
 from streams.errors import BrokerUnreachableError
@@ -74,13 +75,17 @@ class PlatformApp(faust.App):
         timeout = self.platform_settings.shutdown_timeout_s
         log.info("stopping fetching: finishing the batches in hand (up to %.0fs) before "
                  "partitions are given up", timeout)
-        try:
-            await asyncio.wait_for(super()._consumer_wait_empty(consumer, logger), timeout)
-        except TimeoutError:
+        waiting = asyncio.ensure_future(super()._consumer_wait_empty(consumer, logger))
+        done, _ = await asyncio.wait({waiting}, timeout=timeout)
+        if not done:
             log.warning("batches in hand did not finish within %.0fs (SHUTDOWN_TIMEOUT_S); "
                         "they stay uncommitted and are processed again after restart",
                         timeout)
-            await consumer.commit()
+            # Cancelling Faust's wait loop does not end it (Consumer._wait_for_ack swallows
+            # CancelledError), so asyncio.wait_for would hang until the batch ends. Emptying
+            # the set of messages it waits for makes it commit what was acked and return.
+            consumer._unacked_messages.clear()
+        await waiting
 
     def _new_transport(self) -> Any:
         """Faust's Kafka transport, creating a consumer that hands batch-agent topics to
@@ -226,6 +231,7 @@ def create_app(
     for agent in app.batch_agents:
         agent.bind(app, settings)
     register_views(app)
+    register_assignment(app)
     install_monitoring(app)
     register_console(app)
     return app

@@ -34,6 +34,8 @@ read from the cluster: every worker of a group reports the same values.
 - `streams_consumer_group_state{state}`: 1 for the group's current state, 0 for the others.
 - `streams_consumer_group_members`: members of the app's consumer group.
 - `streams_partitions_assigned{topic,role}`: partitions assigned to this worker.
+- `streams_partition_assigned{topic,partition}`: 1 for each active partition this worker
+  owns (streams/assignment.py; also at `GET /api/assignment`).
 - `streams_rebalances_total`: rebalances this worker took part in.
 - `streams_rebalancing`: 1 while a rebalance (table recovery included) is in progress.
 - `streams_rebalance_seconds`: rebalance duration, from revocation to recovered tables.
@@ -115,4 +117,9 @@ TABLE_RECOVERY_REMAINING_RECORDS = Gauge(
 TABLES_RECOVERED = Gauge(
     "streams_tables_recovered",
     "1 when the active table partitions are up to date with their changelogs, else 0",
+)
+PARTITION_ASSIGNED = Gauge(
+    "streams_partition_assigned",
+    "1 for each partition this worker owns (active), by topic and partition",
+    ["topic", "partition"],
 )

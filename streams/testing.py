@@ -111,6 +111,11 @@ class WorkerProcess:
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
 
+    def request_text(self, path: str) -> str:
+        """GET `path` as text (e.g. `/metrics`); fail on a non-200 answer."""
+        with urllib.request.urlopen(self.url + path, timeout=10) as response:
+            return str(response.read().decode())
+
     def get_json(self, path: str) -> Any:
         status, body = self.request(path)
         if status != 200:

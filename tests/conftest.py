@@ -14,6 +14,16 @@ from streams.kafka_local import LocalKafka
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out `chaos` tests unless the -m expression names them (`make chaos`)."""
+    if "chaos" in (config.getoption("markexpr") or ""):
+        return
+    chaos = [item for item in items if item.get_closest_marker("chaos")]
+    if chaos:
+        config.hook.pytest_deselected(items=chaos)
+        items[:] = [item for item in items if not item.get_closest_marker("chaos")]
+
+
 @pytest.fixture(scope="session")
 def kafka_bootstrap() -> Iterator[str]:
     """Bootstrap servers of a real broker: `KAFKA_BOOTSTRAP_SERVERS` if set, else our own.
