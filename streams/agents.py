@@ -33,6 +33,7 @@ from streams.dead_letters import DeadLetterSink, dead_letter_topic_name
 from streams.publisher import Outgoing, encode_headers, encode_value
 from streams.retry import Backoff
 from streams.settings import Settings
+from streams.transactions import TransactionFailedError, in_transactions
 
 log = logging.getLogger(__name__)
 
@@ -101,12 +102,13 @@ class BatchAgent:
         )
         batch_size = self.batch_size or settings.batch_size
         within = self.flush_interval or settings.flush_interval
+        process = in_transactions(app, processor.process)
 
         async def consume(stream: Any) -> None:
             async for events in stream.noack_take(batch_size, within=within):
                 try:
-                    await processor.process(events)
-                except HandlerFailedError as exc:
+                    await process(events)
+                except (HandlerFailedError, TransactionFailedError) as exc:
                     log.critical("%s", exc, extra={"agent": self.name})
                     _exit_unless_stopped(settings.shutdown_timeout_s + 15)
                     await app.crash(exc)
