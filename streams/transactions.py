@@ -304,39 +304,36 @@ class _GuaranteeCollector:
 
     def collect(self) -> Iterator[Any]:
         app = self.app
-        if app is None:
-            return
         info = InfoMetricFamily(
             "streams_processing_guarantee",
             "Processing guarantee and the isolation level of the worker's consumer")
-        info.add_metric([], {"guarantee": app.conf.processing_guarantee.value,
-                             "isolation_level": _isolation_level(app)})
-        yield info
         producers = GaugeMetricFamily(
             "streams_transactional_producer",
             "1 for each started transactional producer (one per assigned partition)",
             labels=["transactional_id"])
-        for transactional_id in _started_transactional_producers(app):
-            producers.add_metric([transactional_id], 1)
+        if app is not None:
+            info.add_metric([], {"guarantee": app.conf.processing_guarantee.value,
+                                 "isolation_level": _isolation_level(app)})
+            for transactional_id in _started_transactional_producers(app):
+                producers.add_metric([transactional_id], 1)
+        yield info
         yield producers
 
 
 def _isolation_level(app: Any) -> str:
-    """The isolation level of the running aiokafka consumer ('' before it started)."""
-    try:
-        client = app.consumer._thread._consumer
-    except AttributeError:
-        return ""
-    level = getattr(client, "_isolation_level", "")
-    return str(level) if client is not None else ""
+    """The isolation level of the running aiokafka consumer ('' where none runs)."""
+    thread = getattr(app._consumer, "_thread", None)  # never create one just to look
+    client = getattr(thread, "_consumer", None)
+    return str(getattr(client, "_isolation_level", ""))
 
 
 def _started_transactional_producers(app: Any) -> list[str]:
-    if not app.in_transaction:
+    producer = app._producer
+    if producer is None or not app.in_transaction:
         return []
-    return sorted(tid for tid, producer in app.producer._transaction_producers.items()
-                  if producer._txn_manager is not None
-                  and producer._txn_manager.transactional_id == tid)
+    return sorted(tid for tid, client in producer._transaction_producers.items()
+                  if client._txn_manager is not None
+                  and client._txn_manager.transactional_id == tid)
 
 
 _COLLECTOR = _GuaranteeCollector()
