@@ -135,6 +135,8 @@ def prepare_worker(app: Any) -> None:
                   "would commit the offsets of one partition out of order",
                   file=sys.stderr, flush=True)
             raise SystemExit(2)
+    log.info("processing guarantee exactly_once: each batch part (one source partition) is "
+             "one Kafka transaction with its outputs and offsets; reading read_committed")
     tabledir = Path(app.conf.tabledir)
     if tabledir.exists():
         log.info("exactly-once: rebuilding tables from their committed changelogs "
