@@ -137,23 +137,11 @@ def prepare_worker(app: Any) -> None:
             raise SystemExit(2)
     log.info("processing guarantee exactly_once: each batch part (one source partition) is "
              "one Kafka transaction with its outputs and offsets; reading read_committed")
-    for table in getattr(app, "platform_tables", ()):
-        _forget_changelog_positions(table.faust_table.data)
     tabledir = Path(app.conf.tabledir)
     if tabledir.exists():
         log.info("exactly-once: rebuilding tables from their committed changelogs "
                  "(removing %s)", tabledir)
         shutil.rmtree(tabledir)
-
-
-def _forget_changelog_positions(store: Any) -> None:
-    """Never record how far a table's changelog was read: restore it from the start.
-
-    With transactions Faust compares that position with the changelog's last stable offset
-    as the consumer last fetched it, which can be older: recovery then stops the worker
-    with ConsistencyError ("persisted offset ... is higher"), seen after rebalances.
-    """
-    store.set_persisted_offset = lambda tp, offset: None
 
 
 def _track_changelog(table: Any) -> None:
