@@ -135,8 +135,11 @@ def prepare_worker(app: Any) -> None:
                   "would commit the offsets of one partition out of order",
                   file=sys.stderr, flush=True)
             raise SystemExit(2)
-    log.info("processing guarantee exactly_once: each batch part (one source partition) is "
-             "one Kafka transaction with its outputs and offsets; reading read_committed")
+    log.warning("processing guarantee exactly_once: each batch part (one source partition) is "
+                "one Kafka transaction with its outputs and offsets, read read_committed. "
+                "With several workers a rebalance can stop a worker (Faust's table recovery "
+                "ConsistencyError, or records not delivered in order); nothing wrong is "
+                "committed and it resumes when restarted: run workers under a supervisor")
     tabledir = Path(app.conf.tabledir)
     if tabledir.exists():
         log.info("exactly-once: rebuilding tables from their committed changelogs "
