@@ -37,6 +37,7 @@ from streams.dead_letters import DeadLetterSink, dead_letter_topic_name
 from streams.publisher import Outgoing, encode_headers, encode_value
 from streams.retry import Backoff
 from streams.settings import Settings
+from streams.transactions import TransactionFailedError, in_transactions
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +107,16 @@ class BatchAgent:
         batch_size = self.batch_size or settings.batch_size
         within = self.flush_interval or settings.flush_interval
 
+        async def process_with_tables(events: Sequence[Any]) -> None:
+            writes = table_writes.PendingWrites()
+            with table_writes.collecting(writes):
+                await processor.process(events)
+            await writes.commit(app)
+
+        # exactly_once: one transaction per source partition of the batch, holding its
+        # sink records, dead letters, changelog records and offsets (streams.transactions)
+        process = in_transactions(app, process_with_tables)
+
         async def consume(stream: Any) -> None:
             # Iterating a topic channel registers it with the conductor (the subscription);
             # the consumer then puts the topic's records on its queue directly.
@@ -118,16 +129,14 @@ class BatchAgent:
                     events = await reader.next_batch()
                 except StopAsyncIteration:  # the agent's stream is stopping
                     return
-                writes = table_writes.PendingWrites()
                 try:
-                    with table_writes.collecting(writes):
-                        await processor.process(events)
-                    await writes.commit(app)
+                    await process(events)
                 except Exception as exc:
                     # A batch that cannot be finished (handler failed without dead letters,
-                    # dead letters, sink or changelog not acknowledged) must not be acked:
-                    # the worker stops and the batch is read again after a restart.
-                    if isinstance(exc, HandlerFailedError):
+                    # dead letters, sink or changelog not acknowledged, transaction not
+                    # committed) must not be acked: the worker stops and the batch is read
+                    # again after a restart.
+                    if isinstance(exc, HandlerFailedError | TransactionFailedError):
                         log.critical("%s", exc, extra={"agent": self.name})
                     else:
                         log.critical("agent %s: batch could not be completed: %r; the worker "

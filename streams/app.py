@@ -31,6 +31,8 @@ from streams.logs import logging_config
 from streams.monitoring import install_monitoring
 from streams.settings import Settings
 from streams.tables import DECLARED_TABLES, PerKeyTable
+from streams.transactions import install as install_transactions
+from streams.transactions import prepare_worker
 from streams.web import register_views
 from streams.windows import DECLARED_WINDOWED_TABLES, WindowedTable
 
@@ -63,6 +65,7 @@ class PlatformApp(faust.App):
         await ensure_topics(settings.bootstrap_servers,
                             [*self.source_topics(), *self.changelog_topics()],
                             **_client_credentials(settings))
+        prepare_worker(self)
         await super().on_first_start()
 
     async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
@@ -230,6 +233,7 @@ def create_app(
                    partitions=settings.topic_partitions)
     for agent in app.batch_agents:
         agent.bind(app, settings)
+    install_transactions(app)
     register_views(app)
     register_assignment(app)
     install_monitoring(app)

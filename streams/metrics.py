@@ -54,6 +54,14 @@ read from the cluster: every worker of a group reports the same values.
 - `streams_broker_errors_total{error}`: failed probes, by exception class.
 - `streams_broker_last_error{error}`: 1 for the class of the latest failed probe.
 - `streams_broker_last_error_timestamp_seconds`: Unix time of the latest failed probe.
+
+Processing guarantee (defined in `streams/transactions.py`):
+
+- `streams_processing_guarantee_info{guarantee,isolation_level}`: PROCESSING_GUARANTEE and
+  the isolation level the worker's consumer really uses.
+- `streams_transactional_producer{transactional_id}`: 1 per started transactional producer
+  (exactly_once: one per assigned partition).
+- `streams_transactions_total{outcome}`: batch-part transactions `committed` or `aborted`.
 """
 
 from __future__ import annotations
