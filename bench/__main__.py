@@ -10,7 +10,7 @@ from pathlib import Path
 from streams.kafka_local import kafka_for_session
 
 BENCHMARKS = ["bench.foundation", "bench.bench_producer", "bench.bench_consumer",
-              "bench.bench_tables"]
+              "bench.bench_tables", "bench.bench_exactly_once"]
 
 
 def main(names: list[str]) -> int:
