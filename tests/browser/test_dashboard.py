@@ -188,6 +188,20 @@ def test_table_lookup_and_browse_show_the_right_values(
     expect(page.get_by_test_id("lookup-value")).to_be_visible()
     assert json.loads(page.get_by_test_id("lookup-value").inner_text()) == expected[customer]
 
+    # A windowed table: the lookup shows the key's windows, which add up to its orders.
+    minutes = f"/api/tables/orders_per_customer_minute/{customer}"
+    wait_for(lambda: sum(w["value"] for w in workers[1].get_json(minutes)["windows"])
+             == expected[customer]["orders"], 60, "the per-minute table to count the orders")
+    page.goto(f"{workers[1].url}/#/tables/orders_per_customer_minute")
+    page.get_by_test_id("lookup-form").locator('input[name="key"]').fill(customer)
+    page.get_by_test_id("lookup-form").get_by_role("button", name="Look up").click()
+    expect(page.get_by_test_id("lookup-value")).to_be_visible()
+    windows = json.loads(page.get_by_test_id("lookup-value").inner_text())
+    assert sum(w["value"] for w in windows) == expected[customer]["orders"]
+    assert all(w["window_start"] < w["window_end"] for w in windows)
+    shot(page, output_dir, "windowed-lookup")
+    page.goto(f"{workers[1].url}/#/tables/customer_totals")
+
     form = page.get_by_test_id("browse-form")
     form.locator('input[name="prefix"]').fill(prefix)
     form.locator('input[name="limit"]').fill("100")

@@ -22,7 +22,8 @@ export async function render(view, args) {
     try {
       const found = await getJSON(`/api/tables/${encodeURIComponent(name)}/${encodeURIComponent(key)}`);
       lookupResult.replaceChildren(el("div", { class: "card" }, el("h2", {}, "Key ", el("code", {}, String(found.key))),
-        el("pre", { "data-testid": "lookup-value" }, pretty(found.value))));
+        el("pre", { "data-testid": "lookup-value" },
+          pretty(found.windows !== undefined ? found.windows : found.value))));
     } catch (error) { lookupResult.replaceChildren(notice(error.message, "error", "lookup-error")); }
   });
 
