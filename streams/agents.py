@@ -145,27 +145,10 @@ class BatchAgent:
                     _exit_unless_stopped(settings.shutdown_timeout_s + 15)
                     await app.crash(exc)
                     raise
-                _ack_all(_still_owned(app, events, self.name), self.name)
+                _ack_all(events, self.name)
 
         consume.__name__ = consume.__qualname__ = self.name.replace(".", "_")
         self._agent = app.agent(source, name=self.name, concurrency=self.concurrency)(consume)
-
-
-def _still_owned(app: Any, events: Sequence[Any], agent: str) -> Sequence[Any]:
-    """The events fetched in the current consumer generation.
-
-    A batch that outlived the revoke wait of a rebalance (SHUTDOWN_TIMEOUT_S) finishes
-    after its partitions may have moved: its events are left unacknowledged, so this worker
-    commits nothing for them and the partitions' owners read them again.
-    """
-    generation = app.consumer_generation_id
-    if all(event.message.generation_id == generation for event in events):
-        return events
-    owned = [event for event in events if event.message.generation_id == generation]
-    log.warning("agent %s: a rebalance happened while a batch ran; %d of its records are "
-                "left uncommitted for their partitions' owners to process again",
-                agent, len(events) - len(owned), extra={"agent": agent})
-    return owned
 
 
 def _ack_all(events: Sequence[Any], agent: str) -> None:
