@@ -13,8 +13,8 @@ What the stream does per event and a batch must do too (faust/streams.py `_c_ait
   flow control is suspended for one, is dropped unacknowledged: its partition may belong
   to another worker now, and if it is still ours the consumer fetches it again from the
   committed offset;
-- every event handed out is tracked as unacknowledged by the consumer, which is what its
-  graceful stop and rebalances wait for.
+- every event taken is tracked as unacknowledged by the consumer at once, which is what
+  its graceful stop and rebalances wait for.
 
 The queue is Faust's flow-controlled queue: `get_nowait` also re-enables fetching of a
 partition paused for back-pressure, and a rebalance clears it.
@@ -23,6 +23,7 @@ partition paused for back-pressure, and a rebalance clears it.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 
@@ -37,46 +38,52 @@ class BatchReader:
 
     async def next_batch(self) -> list[Any]:
         """The next non-empty batch of current events, each tracked by the consumer."""
-        while True:
-            batch = self._current(await read_batch(self._channel.queue, self._max_size,
-                                                   self._within))
-            if batch:
-                return batch
+        return await read_batch(self._channel.queue, self._max_size, self._within,
+                                self._take)
 
-    def _current(self, events: list[Any]) -> list[Any]:
+    def _take(self, event: Any) -> bool:
+        """Whether `event` is current; if so, track it as taken and not yet acknowledged.
+
+        Tracking at once, not when the batch is complete, is what makes a rebalance wait
+        for the batch being collected (as for Faust's `noack_take`): otherwise its offsets
+        would be committed without it and its records handled twice.
+        """
         app = self._app
-        if not app.flow_control.is_active():
-            return []
-        generation = app.consumer_generation_id
-        consumer = app.consumer
-        current = []
-        for event in events:
-            message = event.message
-            if message.generation_id != generation:
-                continue
-            if not message.tracked:
-                message.tracked = True
-                consumer.track_message(message)
-            current.append(event)
-        return current
+        message = event.message
+        if (not app.flow_control.is_active()
+                or message.generation_id != app.consumer_generation_id):
+            return False
+        if not message.tracked:
+            message.tracked = True
+            app.consumer.track_message(message)
+        return True
 
 
-async def read_batch(queue: Any, max_size: int, within: float) -> list[Any]:
-    """Wait for the first event, then collect up to `max_size` events for at most
-    `within` seconds; return them in arrival order."""
-    batch = [await queue.get()]
+async def read_batch(queue: Any, max_size: int, within: float,
+                     take: Callable[[Any], bool] = lambda event: True) -> list[Any]:
+    """Wait for the first event `take` accepts, then collect up to `max_size` accepted
+    events for at most `within` seconds; return them in arrival order."""
+    batch: list[Any] = []
+    while not batch:
+        event = await queue.get()
+        if take(event):
+            batch.append(event)
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while len(batch) < max_size:
         while not queue.empty() and len(batch) < max_size:
-            batch.append(queue.get_nowait())
+            event = queue.get_nowait()
+            if take(event):
+                batch.append(event)
         if len(batch) >= max_size:
             break
         remaining = deadline - loop.time()
         if remaining <= 0:
             break
         try:
-            batch.append(await asyncio.wait_for(queue.get(), remaining))
+            event = await asyncio.wait_for(queue.get(), remaining)
         except TimeoutError:
             break
+        if take(event):
+            batch.append(event)
     return batch
