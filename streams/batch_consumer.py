@@ -21,8 +21,25 @@ from collections.abc import Callable
 from typing import Any, cast
 
 from faust.transport.consumer import CONSUMER_FETCHING
+from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP
+
+
+class BrokerHighwaterThread(AIOKafkaConsumerThread):
+    """Faust's consumer thread, asking the broker for highwaters under read_committed too.
+
+    Faust's recovery takes the changelog highwaters from here. With `isolation_level=
+    read_committed` Faust returns the last stable offset the consumer saw in its last fetch
+    of the partition: stale, or unknown (taken as -1) for a partition not fetched yet, so
+    recovery saw nothing to restore, or stopped with ConsistencyError ("persisted offset
+    ... is higher than the last offset in that topic (highwater) (859 > -1)") after a
+    rebalance. aiokafka's `end_offsets` asks the broker with the consumer's isolation
+    level: the log end offset, or the last stable offset under read_committed.
+    """
+
+    async def _highwaters(self, partitions: Any) -> Any:
+        return await self._ensure_consumer().end_offsets(partitions)
 
 
 class BatchingConsumer(AIOKafkaConsumer):
@@ -32,6 +49,9 @@ class BatchingConsumer(AIOKafkaConsumer):
         super().__init__(*args, **kwargs)
         self._batch_queues: dict[str, list[Any]] = {}
         self._pressure_callbacks: dict[TP, tuple[Callable[[], None], Callable[[], None]]] = {}
+
+    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
+        return BrokerHighwaterThread(self, loop=self.loop, beacon=self.beacon)
 
     def deliver_to(self, topic: str, queue: Any) -> None:
         """Put every record of `topic` on `queue` (a batch agent's channel queue)."""

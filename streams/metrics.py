@@ -62,6 +62,10 @@ Processing guarantee (defined in `streams/transactions.py`):
 - `streams_transactional_producer{transactional_id}`: 1 per started transactional producer
   (exactly_once: one per assigned partition).
 - `streams_transactions_total{outcome}`: batch-part transactions `committed` or `aborted`.
+- `streams_source_refetches_total`: exactly_once: times a source partition was seeked back
+  because records were not delivered in order.
+- `streams_source_records_dropped_total{reason}`: exactly_once: source records dropped
+  unprocessed, `committed_already` (delivered again) or `after_missing` (after a hole).
 """
 
 from __future__ import annotations

@@ -25,6 +25,11 @@ does instead:
 - RocksDB keeps table writes whose transaction a kill aborted (Faust only delays the
   persisted changelog offset). A worker therefore rebuilds its RocksDB tables from the
   committed changelog when it starts (`prepare_worker`).
+- Around rebalances Faust's fetcher can deliver records again or skip some, and its own
+  committed offsets follow acknowledgements. Each part starts where the broker says the
+  partition's committed work ends, and holes are fetched again (`SourcePositions`).
+- Faust's recovery reads changelog highwaters from a cached last stable offset, unknown
+  before the first fetch: `streams.batch_consumer.BrokerHighwaterThread` asks the broker.
 
 Because a transaction belongs to one source partition, a batch is handed to the handler in
 parts, one per partition, each processed and committed in turn. A part that cannot commit
@@ -51,6 +56,7 @@ from prometheus_client import REGISTRY, Counter
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 
 from streams.errors import StreamsError
+from streams.source_positions import SourcePositions
 
 log = logging.getLogger(__name__)
 
@@ -135,11 +141,10 @@ def prepare_worker(app: Any) -> None:
                   "would commit the offsets of one partition out of order",
                   file=sys.stderr, flush=True)
             raise SystemExit(2)
-    log.warning("processing guarantee exactly_once: each batch part (one source partition) is "
-                "one Kafka transaction with its outputs and offsets, read read_committed. "
-                "With several workers a rebalance can stop a worker (Faust's table recovery "
-                "ConsistencyError, or records not delivered in order); nothing wrong is "
-                "committed and it resumes when restarted: run workers under a supervisor")
+    log.info("processing guarantee exactly_once: each batch part (one source partition) is "
+             "one Kafka transaction with its outputs and offsets, read read_committed; a part "
+             "that cannot commit (producer fenced, transaction timed out) stops the worker "
+             "and it resumes from the committed offsets when restarted")
     tabledir = Path(app.conf.tabledir)
     if tabledir.exists():
         log.info("exactly-once: rebuilding tables from their committed changelogs "
@@ -174,7 +179,7 @@ def in_transactions(app: Any, process: Callable[[Sequence[Any]], Awaitable[None]
     if app.conf.processing_guarantee.value != EXACTLY_ONCE:
         return process
     locks: dict[str, asyncio.Lock] = {}
-    committed: dict[TP, int] = {}  # the offset committed last, by this worker
+    positions = SourcePositions(app)
     failed: list[BaseException] = []
 
     async def process_in_transactions(events: Sequence[Any]) -> None:
@@ -186,49 +191,17 @@ def in_transactions(app: Any, process: Callable[[Sequence[Any]], Awaitable[None]
                 f"a batch part was not committed ({failed[0]!r}); nothing more is "
                 "committed until the worker restarts")
         for tp, part in _by_partition(events):
-            # Faust can deliver records again that were committed already, or skip some
-            # (both seen around the seek to committed offsets that ends table recovery).
-            expected = committed.get(tp, app.consumer._committed_offset.get(tp))
-            fresh = [event for event in part if event.message.offset >= (expected or 0)]
-            if not fresh:
-                continue
-            try:
-                _check_contiguous(app, tp, expected, fresh)
-            except TransactionFailedError as exc:
-                failed.append(exc)
-                raise
             tid = _transactional_id(app, tp)
             async with locks.setdefault(tid, asyncio.Lock()):
                 try:
-                    committed[tp] = await _run_part(app, PartTransaction(tp, tid), fresh,
-                                                    process)
+                    in_order = await positions.in_order(tp, part)
+                    if in_order:
+                        await _run_part(app, PartTransaction(tp, tid), in_order, process)
                 except BaseException as exc:
                     failed.append(exc)
                     raise
 
     return process_in_transactions
-
-
-def _check_contiguous(app: Any, tp: TP, expected: int | None, events: list[Any]) -> None:
-    """Raise `TransactionFailedError` if records between `expected` and the part's last
-    offset were not delivered; offsets the fetcher saw no record at (transaction markers,
-    compacted records) are in Faust's gap tracker and are fine."""
-    gaps = app.consumer._gap[tp]
-    for event in events:
-        offset = event.message.offset
-        if expected is not None and offset > expected:
-            covered = sorted((gap.begin, gap.end) for gap in gaps.overlap(expected, offset))
-            cursor = expected
-            for begin, end in covered:
-                if begin > cursor:
-                    break
-                cursor = max(cursor, end)
-            if cursor < offset:
-                raise TransactionFailedError(
-                    f"{tp.topic}[{tp.partition}]: records {expected}..{offset - 1} were not "
-                    "delivered before later ones; nothing past them is committed, the "
-                    "worker stops and resumes from the committed offset")
-        expected = offset + 1
 
 
 def _by_partition(events: Sequence[Any]) -> Iterator[tuple[TP, list[Any]]]:
@@ -245,8 +218,8 @@ def _transactional_id(app: Any, tp: TP) -> str:
 
 
 async def _run_part(app: Any, part: PartTransaction, events: list[Any],
-                    process: Callable[[Sequence[Any]], Awaitable[None]]) -> int:
-    """Process `events` and commit them with their offsets; return the committed offset."""
+                    process: Callable[[Sequence[Any]], Awaitable[None]]) -> None:
+    """Process `events` and commit them with their offsets."""
     producer = await _begin(app, part)
     token = _CURRENT.set(part)
     try:
@@ -269,7 +242,6 @@ async def _run_part(app: Any, part: PartTransaction, events: list[Any],
     finally:
         _CURRENT.reset(token)
     TRANSACTIONS.labels("committed").inc()
-    return offsets[part.tp]
 
 
 async def _begin(app: Any, part: PartTransaction) -> Any:

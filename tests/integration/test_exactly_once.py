@@ -194,12 +194,6 @@ def test_failing_handler_aborts_its_transaction_and_the_fixed_restart_counts_exa
     restart_and_check(kafka_bootstrap, topic, tmp_path, log, total)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "passes most runs; with two workers a rebalance can stop a worker: Faust's table "
-    "recovery raises ConsistencyError (the changelog position it reached is above the last "
-    "stable offset the consumer last fetched, which can be stale), or the part check finds "
-    "records Faust's fetcher did not deliver in order (TransactionFailedError); the worker "
-    "exits and this test does not restart it"))
 def test_two_workers_killed_twice_lose_and_repeat_nothing(
         kafka_bootstrap: str, unique_name: str, tmp_path: Path, output_dir: Path) -> None:
     topic, total = unique_name, 20_000

@@ -1,4 +1,4 @@
-"""Exactly-once bookkeeping without Kafka: parts by partition, gaps, start-up checks."""
+"""Exactly-once bookkeeping without Kafka: parts by partition, start-up checks."""
 
 from __future__ import annotations
 
@@ -7,18 +7,13 @@ from typing import Any
 
 import pytest
 from faust.types import TP
-from intervaltree import IntervalTree
 
 from streams import Settings, batch_agent, create_app
 from streams.transactions import (
-    TransactionFailedError,
     _by_partition,
-    _check_contiguous,
     in_transactions,
     prepare_worker,
 )
-
-SOURCE = TP("items", 0)
 
 
 def event(offset: int, partition: int = 0) -> Any:
@@ -26,38 +21,11 @@ def event(offset: int, partition: int = 0) -> Any:
         tp=TP("items", partition), topic="items", partition=partition, offset=offset))
 
 
-def app_with_gaps(*gaps: tuple[int, int]) -> Any:
-    tree = IntervalTree()
-    for begin, end in gaps:
-        tree[begin:end] = True
-    return SimpleNamespace(consumer=SimpleNamespace(_gap={SOURCE: tree}))
-
-
 def test_a_batch_is_split_by_partition_in_arrival_order() -> None:
     events = [event(5, 1), event(7, 0), event(6, 1), event(8, 0)]
     parts = list(_by_partition(events))
     assert [(tp.partition, [e.message.offset for e in part]) for tp, part in parts] == [
         (1, [5, 6]), (0, [7, 8])]
-
-
-def test_contiguous_records_and_unknown_start_pass() -> None:
-    _check_contiguous(app_with_gaps(), SOURCE, 10, [event(10), event(11), event(12)])
-    _check_contiguous(app_with_gaps(), SOURCE, None, [event(40), event(41)])
-
-
-def test_a_record_not_delivered_stops_the_commit() -> None:
-    with pytest.raises(TransactionFailedError, match=r"records 11\.\.11 were not delivered"):
-        _check_contiguous(app_with_gaps(), SOURCE, 10, [event(10), event(12)])
-    with pytest.raises(TransactionFailedError, match=r"records 10\.\.14 were not delivered"):
-        _check_contiguous(app_with_gaps(), SOURCE, 10, [event(15)])
-
-
-def test_offsets_the_fetcher_recorded_as_gaps_are_fine() -> None:
-    # e.g. transaction markers of a transactional source topic at 11 and 14..15
-    app = app_with_gaps((11, 12), (14, 16))
-    _check_contiguous(app, SOURCE, 10, [event(10), event(12), event(13), event(16)])
-    with pytest.raises(TransactionFailedError):
-        _check_contiguous(app_with_gaps((11, 12)), SOURCE, 10, [event(10), event(13)])
 
 
 def settings(guarantee: str) -> Settings:
