@@ -24,7 +24,7 @@ from mode.utils.times import want_seconds
 from streams.admin import TopicSpec, ensure_topics
 from streams.agents import DECLARED_AGENTS, BatchAgent
 from streams.assignment import register_assignment
-from streams.batch_consumer import BatchingConsumer
+from streams.batch_consumer import BatchingTransport
 from streams.console import register_console
 from streams.errors import BrokerUnreachableError
 from streams.logs import logging_config
@@ -93,9 +93,7 @@ class PlatformApp(faust.App):
     def _new_transport(self) -> Any:
         """Faust's Kafka transport, creating a consumer that hands batch-agent topics to
         their agents in bulk (see streams.batch_consumer)."""
-        transport = super()._new_transport()
-        transport.Consumer = BatchingConsumer
-        return transport
+        return BatchingTransport(self.conf.broker_consumer, self)
 
     def source_topics(self) -> list[TopicSpec]:
         """Topics the agents read and dead-letter to; Faust creates only its internal ones."""

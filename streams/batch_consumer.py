@@ -23,6 +23,7 @@ from typing import Any, cast
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from faust.types import TP
 
 
@@ -144,3 +145,9 @@ class BatchingConsumer(AIOKafkaConsumer):
             raise
         finally:
             unset_flag(CONSUMER_FETCHING)
+
+
+class BatchingTransport(AIOKafkaTransport):
+    """Faust's aiokafka transport, creating a `BatchingConsumer`."""
+
+    Consumer = BatchingConsumer

@@ -632,8 +632,10 @@ class Publisher:
                     topic, record.value, key=record.key, partition=target,
                     headers=record.headers), remaining)
             wait = min(self.config.attempt_timeout_s, remaining)
+            sent = record.future
+            assert sent is not None  # set just above
             try:
-                return await asyncio.wait_for(asyncio.shield(record.future), wait)
+                return await asyncio.wait_for(asyncio.shield(sent), wait)
             except TimeoutError:
                 raise _NotAcknowledged(
                     f"no acknowledgement within {wait:.1f}s (the record stays in flight)"

@@ -33,7 +33,7 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def wait_for(condition: Callable[[], T], timeout: float, what: str,
+def wait_for(condition: Callable[[], T | None], timeout: float, what: str,
               interval: float = 0.2,
               retry_on: tuple[type[BaseException], ...] = (OSError, ValueError)) -> T:
     """Poll `condition` until it returns something truthy; fail after `timeout` seconds.
