@@ -52,6 +52,9 @@ def test_dashboard_covers_what_operators_watch() -> None:
         "streams_consumer_dead_letters_total",      # dead letters
         "streams_rebalances_total",                 # rebalances
         "streams_broker_up",
+        "streams_partition_assigned",               # every partition has one owner
+        "streams_table_recovery_remaining_records", # restore progress
+        "streams_transactions_total",               # exactly-once outcomes
     }
     assert needed <= queried, sorted(needed - queried)
 
