@@ -10,14 +10,17 @@ back-pressure (a full queue pauses fetching of the partition until it drains) an
 clearing on rebalance. Every other topic (table changelogs, plain Faust agents) takes
 Faust's path unchanged.
 
-The loop is Faust's own, with that one branch added; keep it in step with the pinned
-Faust version (tests/integration/test_batch_agents.py exercises it end to end).
+Records of source topics (all but changelogs) also pass `streams.fetch_order.FetchOrder`,
+which checks every jump in offsets with the broker before Faust may commit past it.
+
+The loop is Faust's own with those two changes; keep it in step with the pinned Faust
+version (tests/integration/test_batch_agents.py exercises it end to end).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 from faust.transport.consumer import CONSUMER_FETCHING
@@ -25,6 +28,8 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from faust.types import TP
+
+from streams.fetch_order import FetchOrder
 
 
 class BrokerHighwaterThread(AIOKafkaConsumerThread):
@@ -50,6 +55,21 @@ class BatchingConsumer(AIOKafkaConsumer):
         super().__init__(*args, **kwargs)
         self._batch_queues: dict[str, list[Any]] = {}
         self._pressure_callbacks: dict[TP, tuple[Callable[[], None], Callable[[], None]]] = {}
+        self._order = FetchOrder(self)
+
+    async def seek(self, partition: TP, offset: int) -> None:
+        await super().seek(partition, offset)
+        self._order.expect(partition, offset)
+
+    async def seek_to_committed(self) -> Mapping[TP, int]:
+        committed = await super().seek_to_committed()
+        for tp, offset in committed.items():
+            self._order.expect(tp, offset if offset is not None and offset >= 0 else None)
+        return committed
+
+    async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        self._order.forget(revoked)
+        await super().on_partitions_revoked(revoked)
 
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return BrokerHighwaterThread(self, loop=self.loop, beacon=self.beacon)
@@ -96,6 +116,9 @@ class BatchingConsumer(AIOKafkaConsumer):
         unset_flag = self.diag.unset_flag
         commit_every = self._commit_every
         acks_enabled_for = self.app.topics.acks_enabled_for
+        admit = self._order.admit
+        app = self.app
+        flow_control = app.flow_control
 
         yield_every = 100
         num_since_yield = 0
@@ -116,13 +139,25 @@ class BatchingConsumer(AIOKafkaConsumer):
                         offset = message.offset
                         r_offset = get_read_offset(tp)
                         if r_offset is None or offset >= r_offset:
-                            gap = offset - (r_offset or 0)
-                            if gap > 1 and r_offset and acks_enabled_for(message.topic):
-                                await self._add_gap(tp, r_offset + 1, offset)
                             if commit_every is not None and self._n_acked >= commit_every:
                                 self._n_acked = 0
                                 await self.commit()
                             queues = batch_queues.get(tp.topic)
+                            if acks_enabled_for(message.topic):
+                                if queues and not flow_control.is_active():
+                                    # as Faust's conductor does: resuming the flow
+                                    # clears the queues, so a record put there during
+                                    # a rebalance would be lost
+                                    await self.wait_first(flow_control.acquire(),
+                                                          self.suspend_flow.wait())
+                                    if not flow_control.is_active():
+                                        continue  # fetched again after the next seek
+                                # a record of an earlier generation is dropped by the
+                                # stream and fetched again after the rebalance's seek;
+                                # Faust noted any jump as a gap, FetchOrder checks it
+                                if (message.generation_id != app.consumer_generation_id
+                                        or not await admit(tp, offset)):
+                                    continue
                             if queues:
                                 hand_over(queues, tp, message)
                             else:

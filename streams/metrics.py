@@ -62,10 +62,11 @@ Processing guarantee (defined in `streams/transactions.py`):
 - `streams_transactional_producer{transactional_id}`: 1 per started transactional producer
   (exactly_once: one per assigned partition).
 - `streams_transactions_total{outcome}`: batch-part transactions `committed` or `aborted`.
-- `streams_source_refetches_total`: exactly_once: times a source partition was seeked back
-  because records were not delivered in order.
-- `streams_source_records_dropped_total{reason}`: exactly_once: source records dropped
-  unprocessed, `committed_already` (delivered again) or `after_missing` (after a hole).
+- `streams_source_refetches_total`: times a source partition was seeked back because the
+  fetcher skipped records (streams.fetch_order).
+- `streams_source_records_dropped_total{reason}`: source records dropped unprocessed,
+  `committed_already` (delivered again) or `after_missing` (after a hole, until it is
+  fetched again).
 """
 
 from __future__ import annotations
@@ -113,6 +114,15 @@ CONSUMER_RETRIES = Counter(
 DEAD_LETTERS = Counter(
     "streams_consumer_dead_letters_total", "Records sent to the dead-letter topic",
     ["topic", "error"],
+)
+SOURCE_REFETCHES = Counter(
+    "streams_source_refetches_total",
+    "Times a source partition was seeked back because records were not delivered in order",
+)
+SOURCE_RECORDS_DROPPED = Counter(
+    "streams_source_records_dropped_total",
+    "Source records dropped unprocessed because they were committed already (delivered "
+    "again) or came after records not delivered yet", ["reason"],
 )
 
 TABLE_RECOVERY_RECORDS = Counter(

@@ -22,35 +22,16 @@ records after a hole until the consumer delivers the hole's first record again.
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import time
 from dataclasses import dataclass
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
 from faust.types import TP
-from prometheus_client import Counter
 
-from streams.errors import StreamsError
-from streams.monitoring_broker import client_options
+from streams.broker_reader import BrokerReader
+from streams.metrics import SOURCE_RECORDS_DROPPED, SOURCE_REFETCHES
 
 log = logging.getLogger(__name__)
-
-REFETCHES = Counter(
-    "streams_source_refetches",
-    "Times a source partition was seeked back because records were not delivered in order")
-DROPPED = Counter(
-    "streams_source_records_dropped",
-    "Source records dropped unprocessed because they were committed already (delivered "
-    "again) or came after records not delivered yet", ["reason"])
-
-PROBE_TIMEOUT_S = 30.0
-
-
-class PositionUnknownError(StreamsError):
-    """The broker did not say where a source partition stands in time."""
-
 
 @dataclass
 class _Position:
@@ -66,7 +47,7 @@ class SourcePositions:
     def __init__(self, app: Any) -> None:
         self.app = app
         self._positions: dict[TP, _Position] = {}
-        self._broker = _BrokerReader(app)
+        self._broker = BrokerReader(app)
 
     async def in_order(self, tp: TP, events: list[Any]) -> list[Any]:
         """The leading events of `events` (one partition's, in offset order) that continue
@@ -80,18 +61,19 @@ class SourcePositions:
             offset = event.message.offset
             if position.awaiting is not None:
                 if offset != position.awaiting:
-                    DROPPED.labels("after_missing").inc()
+                    SOURCE_RECORDS_DROPPED.labels("after_missing").inc()
                     continue
                 position.awaiting = None
             if offset < position.next_offset:
-                DROPPED.labels("committed_already").inc()
+                SOURCE_RECORDS_DROPPED.labels("committed_already").inc()
                 continue
             if offset > position.next_offset and not self._known_empty(
                     tp, position.next_offset, offset):
                 following = await self._broker.first_offset(tp, position.next_offset)
                 if following < offset:
                     await self._refetch(tp, position, following, offset)
-                    DROPPED.labels("after_missing").inc(len(events) - len(accepted) - 1)
+                    SOURCE_RECORDS_DROPPED.labels("after_missing").inc(
+                        len(events) - len(accepted) - 1)
                     return accepted
             accepted.append(event)
             position.next_offset = offset + 1
@@ -117,56 +99,6 @@ class SourcePositions:
         log.warning("exactly-once: %s[%d] delivered offset %d but the next committed record "
                     "is at %d; fetching again from there", tp.topic, tp.partition, seen,
                     missing)
-        REFETCHES.inc()
+        SOURCE_REFETCHES.inc()
         position.awaiting = missing
         await self.app.consumer.seek(tp, missing)
-
-
-class _BrokerReader:
-    """A read_committed client of the app's group, started on first use (rarely needed:
-    once per partition per rebalance, and when records come out of order)."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-        self._consumer: AIOKafkaConsumer | None = None
-        self._lock = asyncio.Lock()
-
-    async def committed(self, tp: TP) -> int:
-        """The group's committed offset of `tp` (0 if none: the topic is read from its
-        start, see `auto.offset.reset`, so the first record decides)."""
-        async with self._lock:
-            consumer = await self._started()
-            try:
-                offset = await asyncio.wait_for(consumer.committed(tp), PROBE_TIMEOUT_S)
-            except Exception as exc:
-                raise PositionUnknownError(
-                    f"{tp.topic}[{tp.partition}]: cannot read the committed offset of group "
-                    f"{self.app.conf.id}: {type(exc).__name__}: {exc}") from exc
-            return offset or 0
-
-    async def first_offset(self, tp: TP, start: int) -> int:
-        """The offset of the first committed record of `tp` at or after `start`."""
-        async with self._lock:
-            consumer = await self._started()
-            consumer.assign([tp])
-            consumer.seek(tp, start)
-            deadline = time.monotonic() + PROBE_TIMEOUT_S
-            while time.monotonic() < deadline:
-                batches = await consumer.getmany(tp, timeout_ms=500, max_records=1)
-                for records in batches.values():
-                    if records:
-                        return int(records[0].offset)
-            raise PositionUnknownError(
-                f"{tp.topic}[{tp.partition}]: no committed record at or after offset "
-                f"{start} within {PROBE_TIMEOUT_S:.0f}s")
-
-    async def _started(self) -> AIOKafkaConsumer:
-        if self._consumer is None:
-            options = client_options(self.app, PROBE_TIMEOUT_S)
-            options["client_id"] = f"{self.app.conf.id}-positions"
-            consumer = AIOKafkaConsumer(
-                **options, group_id=self.app.conf.id, enable_auto_commit=False,
-                isolation_level="read_committed")
-            await consumer.start()
-            self._consumer = consumer
-        return self._consumer

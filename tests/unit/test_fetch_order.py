@@ -1,0 +1,87 @@
+"""Source records are delivered in offset order, and a skipped record is fetched again."""
+
+from __future__ import annotations
+
+import asyncio
+from types import SimpleNamespace
+
+from faust.types import TP
+
+from streams.fetch_order import FetchOrder
+
+SOURCE = TP("items", 0)
+
+
+class FakeConsumer:
+    """What FetchOrder uses of Faust's consumer: seeks and the gap tracker."""
+
+    def __init__(self, records: list[int]) -> None:
+        self.app = SimpleNamespace()
+        self.seeks: list[int] = []
+        self.gaps: list[tuple[int, int]] = []
+        self.order = FetchOrder(self)
+        self.probes: list[int] = []
+
+        async def first_offset(tp: TP, start: int) -> int:
+            self.probes.append(start)
+            return min(offset for offset in records if offset >= start)
+
+        self.order._broker = SimpleNamespace(first_offset=first_offset)  # type: ignore[assignment]
+
+    async def seek(self, tp: TP, offset: int) -> None:
+        self.seeks.append(offset)
+        self.order.expect(tp, offset)
+
+    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
+        self.gaps.append((offset_from, offset_to))
+
+    def delivered(self, *offsets: int) -> list[int]:
+        async def admit_all() -> list[int]:
+            return [o for o in offsets if await self.order.admit(SOURCE, o)]
+        return asyncio.run(admit_all())
+
+
+def test_records_in_order_pass_without_asking_the_broker() -> None:
+    consumer = FakeConsumer(records=list(range(100)))
+    consumer.order.expect(SOURCE, 10)
+    assert consumer.delivered(10, 11, 12) == [10, 11, 12]
+    assert consumer.probes == [] and consumer.gaps == [] and consumer.seeks == []
+
+
+def test_a_jump_over_offsets_without_records_is_a_gap_faust_may_commit_past() -> None:
+    consumer = FakeConsumer(records=[10, 11, 14, 15])  # 12, 13: transaction markers
+    consumer.order.expect(SOURCE, 10)
+    assert consumer.delivered(10, 11, 14, 15) == [10, 11, 14, 15]
+    assert consumer.probes == [12]
+    assert consumer.gaps == [(12, 13)]
+
+
+def test_skipped_records_are_fetched_again_and_nothing_after_them_passes_first() -> None:
+    consumer = FakeConsumer(records=list(range(100)))
+    consumer.order.expect(SOURCE, 10)
+    # the fetcher lost 12..18: no gap is noted, the partition is fetched again from 12
+    assert consumer.delivered(10, 11, 19, 20) == [10, 11]
+    assert consumer.seeks == [12]
+    assert consumer.gaps == []
+    assert consumer.delivered(21, 12, 13) == [12, 13]
+
+
+def test_records_delivered_again_without_a_seek_are_dropped() -> None:
+    consumer = FakeConsumer(records=list(range(100)))
+    consumer.order.expect(SOURCE, 10)
+    assert consumer.delivered(10, 11, 11, 10, 12) == [10, 11, 12]
+
+
+def test_a_seek_or_a_revoke_resets_what_comes_next() -> None:
+    consumer = FakeConsumer(records=list(range(100)))
+    consumer.order.expect(SOURCE, 10)
+    assert consumer.delivered(10, 11) == [10, 11]
+    consumer.order.expect(SOURCE, 5)   # seek to the committed offset after a rebalance
+    assert consumer.delivered(5, 6) == [5, 6]
+    consumer.order.forget([SOURCE])    # revoked: the next owner's first record decides
+    assert consumer.delivered(40) == [40]
+    consumer.order.expect(SOURCE, None)
+    assert consumer.delivered(60) == [60]
+    assert consumer.probes == []
+
+
