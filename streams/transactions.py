@@ -30,6 +30,8 @@ does instead:
   partition's committed work ends, and holes are fetched again (`SourcePositions`).
 - Faust's recovery reads changelog highwaters from a cached last stable offset, unknown
   before the first fetch: `streams.batch_consumer.BrokerHighwaterThread` asks the broker.
+  It also waits 10 s to see that a changelog ends with a transaction marker:
+  `streams.marker_tail.MarkerTailWatch` sees it within a second.
 
 Because a transaction belongs to one source partition, a batch is handed to the handler in
 parts, one per partition, each processed and committed in turn. A part that cannot commit
@@ -56,6 +58,7 @@ from prometheus_client import REGISTRY, Counter
 from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 
 from streams.errors import StreamsError
+from streams.marker_tail import MarkerTailWatch
 from streams.source_positions import SourcePositions
 
 log = logging.getLogger(__name__)
@@ -120,6 +123,7 @@ def install(app: Any) -> None:
     if app.conf.processing_guarantee.value != EXACTLY_ONCE:
         return
     app.transport.TransactionManager = BatchTransactionManager
+    app.sensors.add(MarkerTailWatch(app))
     for table in getattr(app, "platform_tables", ()):
         _track_changelog(table.faust_table)
 
