@@ -30,14 +30,12 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from rocksdict import Options, Rdict, WriteBatch
 
 from bench.bench_consumer import wait_committed
 from streams.admin import TopicSpec, ensure_topics
 from streams.kafka_local import kafka_for_session
-from streams.partitioner import key_partition
-from streams.testing import WorkerProcess
+from streams.testing import WorkerProcess, end_offsets, send_all
 
 ROOT = Path(__file__).resolve().parent.parent
 UPDATES = int(os.environ.get("BENCH_TABLE_UPDATES", "200000"))
@@ -47,44 +45,6 @@ BATCH = 1_000
 PARTITIONS = 3  # as bench_consumer, whose wait_committed reads 3
 TABLE = "sums"
 LOGS = Path("test-output")
-
-
-async def send_all(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]],
-                   partitions: int = PARTITIONS) -> None:
-    """Publish `records` in record batches, each on its key's (murmur2) partition.
-
-    Much faster than one `send` per record; the integration tests fill topics with it too.
-    """
-    by_partition: defaultdict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
-    for key, value in records:
-        by_partition[key_partition(key, partitions)].append((key, value))
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1,
-                                max_batch_size=512 * 1024)
-    await producer.start()
-    try:
-        pending = []
-        for partition, items in by_partition.items():
-            batch = producer.create_batch()
-            for key, value in items:
-                while batch.append(key=key, value=value, timestamp=None) is None:
-                    pending.append(await producer.send_batch(batch, topic, partition=partition))
-                    batch = producer.create_batch()
-            pending.append(await producer.send_batch(batch, topic, partition=partition))
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
-
-
-async def end_offsets(bootstrap: str, topic: str,
-                      partitions: int = PARTITIONS) -> dict[int, int]:
-    """The end offset of each partition of `topic`."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets([TopicPartition(topic, p) for p in range(partitions)])
-        return {tp.partition: offset for tp, offset in ends.items()}
-    finally:
-        await consumer.stop()
 
 
 def worker_env(bootstrap: str, app_id: str, topic: str, data_dir: str,

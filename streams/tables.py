@@ -115,10 +115,7 @@ class PerKeyTable(Generic[V]):
     @property
     def faust_table(self) -> Any:
         """The underlying Faust table (for views and advanced use)."""
-        if self._table is None:
-            raise TableError(f"table {self.name!r} is not bound to an app yet: "
-                             "pass it to create_app() or declare it in tables/")
-        return self._table
+        return bound_table(self.name, self._table)
 
     def get(self, key: Any) -> V | None:
         """The stored value of `key` on this worker, or None if it has none."""
@@ -133,6 +130,15 @@ class PerKeyTable(Generic[V]):
     def batch(self) -> TableBatch[V]:
         """Collect a batch's updates; they are written when the `with` block ends cleanly."""
         return TableBatch(self)
+
+
+def bound_table(name: str, table: Any | None) -> Any:
+    """`table`, the Faust table of platform table `name`, or a TableError saying how to
+    bind it if it is not bound yet."""
+    if table is None:
+        raise TableError(f"table {name!r} is not bound to an app yet: "
+                         "pass it to create_app() or declare it in tables/")
+    return table
 
 
 class TableBatch(Generic[V]):

@@ -51,7 +51,7 @@ from streams.errors import TableError
 from streams.models import Message
 from streams.partitioner import key_partition
 from streams.table_scan import active_partitions, decode_value, scan
-from streams.tables import TableBatch, _store_url, event_scope
+from streams.tables import TableBatch, _store_url, bound_table, event_scope
 
 V = TypeVar("V")
 
@@ -265,10 +265,7 @@ class WindowedTable(Generic[V]):
     @property
     def faust_table(self) -> Any:
         """The underlying Faust table (its keys are `(key, (start, end))`)."""
-        if self._table is None:
-            raise TableError(f"table {self.name!r} is not bound to an app yet: "
-                             "pass it to create_app() or declare it in tables/")
-        return self._table
+        return bound_table(self.name, self._table)
 
     def partition_of(self, key: str | tuple[str, Any]) -> int:
         """The partition Kafka's default (murmur2) partitioner gives `key` (or `(key, window)`)."""

@@ -19,8 +19,7 @@ from typing import Any
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from bench.bench_tables import end_offsets, send_all
-from streams.testing import WorkerProcess
+from streams.testing import WorkerProcess, end_offsets, send_all
 
 ROOT = Path(__file__).resolve().parents[2]
 TABLE = "counts"
@@ -63,9 +62,9 @@ def metric(worker: WorkerProcess, name: str, **labels: str) -> float:
                if sample.name == name and wanted <= set(sample.labels.items()))
 
 
-def changelog_ends(bootstrap: str, app_id: str, partitions: int) -> dict[int, int]:
+def changelog_ends(bootstrap: str, app_id: str) -> dict[int, int]:
     """End offset of each partition of the counts table's changelog topic."""
-    return asyncio.run(end_offsets(bootstrap, f"{app_id}-{TABLE}-changelog", partitions))
+    return asyncio.run(end_offsets(bootstrap, f"{app_id}-{TABLE}-changelog"))
 
 
 def value_of(worker: WorkerProcess, key: str) -> Any:

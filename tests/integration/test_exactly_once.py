@@ -19,7 +19,13 @@ import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from streams.admin import TopicSpec, ensure_topics
-from streams.testing import WorkerProcess, committed_lag, table_matches, wait_for
+from streams.testing import (
+    WorkerProcess,
+    assigned_consumer,
+    committed_lag,
+    table_matches,
+    wait_for,
+)
 from tests.integration.test_batch_agents import item, produce
 
 pytestmark = pytest.mark.integration
@@ -33,14 +39,8 @@ async def read_ids(bootstrap: str, topic: str, isolation: str) -> Counter[int]:
     read_committed ends at the last stable offset: what is visible now, without waiting
     for open transactions.
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                isolation_level=isolation)
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()
-        partitions = [TopicPartition(topic, p)
-                      for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(partitions)
+    async with assigned_consumer(bootstrap, topic, isolation_level=isolation) as (
+            consumer, partitions):
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
         ids: Counter[int] = Counter()
@@ -49,8 +49,6 @@ async def read_ids(bootstrap: str, topic: str, isolation: str) -> Counter[int]:
                 ids.update(json.loads(r.value)["id"] for r in records
                            if r.offset < ends[TopicPartition(r.topic, r.partition)])
         return ids
-    finally:
-        await consumer.stop()
 
 
 def committed_ids(bootstrap: str, topic: str) -> Counter[int]:

@@ -67,7 +67,7 @@ def test_standby_takes_over_a_killed_worker_without_replaying_its_changelog(
                                                KEYS, app_id))
         wait_for(lambda: asyncio.run(committed_lag(kafka_bootstrap, app_id, topic)) == 0,
                  DEADLINE, "every update processed and committed", interval=1)
-        ends = changelog_ends(kafka_bootstrap, app_id, PARTITIONS)
+        ends = changelog_ends(kafka_bootstrap, app_id)
         key = next(iter(expected))
         partition = key_partition(key.encode(), PARTITIONS)
         owner, survivor = (workers if partition in owned[0] else workers[::-1])

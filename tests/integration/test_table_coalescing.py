@@ -7,10 +7,10 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from streams.admin import TopicSpec, ensure_topics
-from streams.testing import WorkerProcess, committed_lag, wait_for
+from streams.testing import WorkerProcess, assigned_consumer, committed_lag, wait_for
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,18 +27,10 @@ async def produce_keys(bootstrap: str, topic: str, keys: list[str]) -> None:
 
 
 async def records_in(bootstrap: str, topic: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
-    await consumer.start()
-    try:
-        await consumer._client.force_metadata_update()
-        partitions = [TopicPartition(topic, p)
-                      for p in sorted(consumer.partitions_for_topic(topic) or ())]
-        consumer.assign(partitions)
+    async with assigned_consumer(bootstrap, topic) as (consumer, partitions):
         starts = await consumer.beginning_offsets(partitions)
         ends = await consumer.end_offsets(partitions)
         return sum(ends[tp] - starts[tp] for tp in partitions)
-    finally:
-        await consumer.stop()
 
 
 def test_a_batch_of_100_updates_to_3_keys_writes_3_changelog_records(

@@ -89,7 +89,7 @@ def test_worker_without_data_dir_restores_every_key_from_the_changelog(
         reasons, during = watch_recovery(worker)
         log_lines = log_path.read_text()[len(log_before):]
 
-        changelog_records = sum(changelog_ends(kafka_bootstrap, app_id, PARTITIONS).values())
+        changelog_records = sum(changelog_ends(kafka_bootstrap, app_id).values())
         left = [int(m.group(1).replace(",", "")) for reason in reasons
                 if (m := re.search(r"recovering from their changelogs \((\d+) records left",
                                    reason))]
