@@ -64,7 +64,8 @@ class BatchingConsumer(AIOKafkaConsumer):
     async def seek_to_committed(self) -> Mapping[TP, int]:
         committed = await super().seek_to_committed()
         for tp, offset in committed.items():
-            self._order.expect(tp, offset if offset is not None and offset >= 0 else None)
+            self._order.seeked_to_committed(
+                tp, offset if offset is not None and offset >= 0 else None)
         return committed
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
