@@ -184,6 +184,7 @@ def in_transactions(app: Any, process: Callable[[Sequence[Any]], Awaitable[None]
         return process
     locks: dict[str, asyncio.Lock] = {}
     positions = SourcePositions(app)
+    producer_generation: dict[TP, int] = {}  # the generation each tp's producer is from
     failed: list[BaseException] = []
 
     async def process_in_transactions(events: Sequence[Any]) -> None:
@@ -198,6 +199,10 @@ def in_transactions(app: Any, process: Callable[[Sequence[Any]], Awaitable[None]
             tid = _transactional_id(app, tp)
             async with locks.setdefault(tid, asyncio.Lock()):
                 try:
+                    generation = part[0].message.generation_id
+                    if producer_generation.get(tp) != generation:
+                        await _renew_producer(app, tid)
+                        producer_generation[tp] = generation
                     in_order = await positions.in_order(tp, part)
                     if in_order:
                         await _run_part(app, PartTransaction(tp, tid), in_order, process)
@@ -246,6 +251,20 @@ async def _run_part(app: Any, part: PartTransaction, events: list[Any],
     finally:
         _CURRENT.reset(token)
     TRANSACTIONS.labels("committed").inc()
+
+
+async def _renew_producer(app: Any, transactional_id: str) -> None:
+    """Replace this worker's producer for `transactional_id` at the first part of a
+    consumer generation.
+
+    Faust stops the producers of only some revoked partitions and keeps the others: when
+    a partition comes back after another worker owned it, the kept producer was fenced by
+    that worker's, but still looks in a transaction, so the part failed with
+    ProducerFenced and the worker stopped. A new producer starts clean and aborts what a
+    previous owner left open (init_transactions).
+    """
+    await app.producer.stop_transaction(transactional_id)
+    await app.producer.begin_transaction(transactional_id)
 
 
 async def _begin(app: Any, part: PartTransaction) -> Any:
