@@ -436,16 +436,20 @@ class Harness:
     def classify_duplicates(self, report: CheckReport, samples: int = 5) -> DuplicateSources:
         """Say for every duplicate why the record came back: a kill (the killed worker had
         processed it before it died, and not committed it), a rebalance (processed before
-        a join, leave or kill, inside that rebalance's window), or nothing."""
+        a join, leave or kill, inside that rebalance's window), or nothing.
+
+        Each processing is compared with the one before it: a record processed again after
+        a rebalance and once more after a kill counts once for each."""
         names = {w.url: f"w{i}" for i, w in self.workers.items()}
         sources = DuplicateSources(per_kill=[0] * len(self.kills))
-        first: dict[int, Mapping[str, Any]] = {}
+        previous: dict[int, Mapping[str, Any]] = {}
         for record in report.sink:
-            earlier = first.setdefault(record["id"], record)
-            if earlier is record:
+            earlier = previous.get(record["id"])
+            previous[record["id"]] = record
+            if earlier is None:
                 continue
             kill = self._cut_off_by(earlier)
-            if kill is not None:
+            if kill is not None and record["at"] >= self.kills[kill].wall:
                 sources.per_kill[kill] += 1
             elif any(w.covers(record["partition"], record["offset"]) for w in self.rebalances):
                 sources.rebalance += 1

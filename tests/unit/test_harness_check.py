@@ -92,15 +92,17 @@ def test_duplicates_are_blamed_on_the_kill_that_cut_their_first_processing_off(
 
         report = analyse([], [
             rec(5, url, 90.0), rec(20, url, 150.0), rec(65, "other", 150.0),
-            rec(95, "other", 150.0),
+            rec(95, "other", 150.0), rec(70, url, 160.0),
             rec(5, "other", 120.0),   # cut off by kill 1
             rec(20, "other", 220.0),  # processed by the restarted w1, cut off by kill 2
             rec(65, "other", 170.0),  # another worker's, inside the rebalance window
             rec(95, "other", 170.0),  # nothing explains it
+            rec(70, url, 180.0),      # w1 again after the rebalance, before kill 2
+            rec(70, "other", 230.0),  # and once more after kill 2
         ])
         sources = h.classify_duplicates(report)
-        assert sources.per_kill == [1, 1]
-        assert (sources.rebalance, sources.unexplained) == (1, 1)
-        assert h.processed_uncommitted(report) == [1, 1]
+        assert sources.per_kill == [1, 2]
+        assert (sources.rebalance, sources.unexplained) == (2, 1)
+        assert h.processed_uncommitted(report) == [1, 2]
     finally:
         h.close()
