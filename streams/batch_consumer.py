@@ -29,7 +29,7 @@ from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from faust.types import TP
 
-from streams.fetch_order import FetchOrder
+from streams.fetch_order import FetchOrder, known_empty
 
 
 class BrokerHighwaterThread(AIOKafkaConsumerThread):
@@ -71,6 +71,23 @@ class BatchingConsumer(AIOKafkaConsumer):
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
         self._order.forget(revoked)
         await super().on_partitions_revoked(revoked)
+
+    def _new_offset(self, tp: TP) -> int | None:
+        """Faust's next offset to commit, never past an offset nobody acknowledged.
+
+        Faust lets the first acknowledged offset be one above the committed one (for a
+        transaction marker there, which its gap tracker leaves out), so a single record
+        never acknowledged at the head was committed past: 2 records lost in a 200,000-
+        record kill -9 run. `FetchOrder` notes such markers as gaps, so the head must be
+        the committed offset or an offset without a record.
+        """
+        acked = self._acked[tp]
+        committed = self._committed_offset[tp]
+        if acked and committed is not None:
+            head = min(acked)
+            if head > committed and not known_empty(self._gap[tp], committed, head):
+                return None
+        return super()._new_offset(tp)
 
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return BrokerHighwaterThread(self, loop=self.loop, beacon=self.beacon)

@@ -10,7 +10,8 @@ consumer generation went from offset 31476 to 31484, and the commit passed the h
 `FetchOrder` checks every jump with the broker (`BrokerReader.first_offset`, read like the
 worker's consumer reads) before the records after it are delivered:
 
-- no record in between: the jump is noted as Faust's gap, as before;
+- no record in between: the jump is noted as Faust's gap, as before (the committed offset
+  included, which Faust leaves out: see `BatchingConsumer._new_offset`);
 - records in between: the partition is seeked back to the first of them and what was
   fetched after the hole is dropped until that record arrives again.
 
@@ -95,7 +96,10 @@ class FetchOrder:
                 if following < offset:
                     await self._refetch(tp, following, offset)
                     return False
-                await self._consumer._add_gap(tp, expected, offset - 1)
+                # not Faust's _add_gap: it leaves out the committed offset itself
+                gaps = self._consumer._gap[tp]
+                gaps.addi(expected, offset)
+                gaps.merge_overlaps()
         self._next[tp] = offset + 1
         self._first.setdefault(tp, offset)
         return True
@@ -112,3 +116,14 @@ class FetchOrder:
         if self._broker is None:
             self._broker = BrokerReader(self._consumer.app)
         return self._broker
+
+
+def known_empty(gaps: Any, begin: int, end: int) -> bool:
+    """True if the gap intervals `gaps` (Faust's IntervalTree of offsets without a record)
+    cover every offset in [begin, end)."""
+    cursor = begin
+    for gap in sorted(gaps.overlap(begin, end)):
+        if gap.begin > cursor:
+            return False
+        cursor = max(cursor, gap.end)
+    return cursor >= end

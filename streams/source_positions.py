@@ -29,6 +29,7 @@ from typing import Any
 from faust.types import TP
 
 from streams.broker_reader import BrokerReader
+from streams.fetch_order import known_empty
 from streams.metrics import SOURCE_RECORDS_DROPPED, SOURCE_REFETCHES
 
 log = logging.getLogger(__name__)
@@ -67,8 +68,8 @@ class SourcePositions:
             if offset < position.next_offset:
                 SOURCE_RECORDS_DROPPED.labels("committed_already").inc()
                 continue
-            if offset > position.next_offset and not self._known_empty(
-                    tp, position.next_offset, offset):
+            if offset > position.next_offset and not known_empty(
+                    self.app.consumer._gap[tp], position.next_offset, offset):
                 following = await self._broker.first_offset(tp, position.next_offset)
                 if following < offset:
                     await self._refetch(tp, position, following, offset)
@@ -85,15 +86,6 @@ class SourcePositions:
             committed = await self._broker.committed(tp)
             position = self._positions[tp] = _Position(generation, committed)
         return position
-
-    def _known_empty(self, tp: TP, begin: int, end: int) -> bool:
-        """True if Faust's fetcher saw no record at any offset in [begin, end)."""
-        cursor = begin
-        for gap in sorted(self.app.consumer._gap[tp].overlap(begin, end)):
-            if gap.begin > cursor:
-                return False
-            cursor = max(cursor, gap.end)
-        return cursor >= end
 
     async def _refetch(self, tp: TP, position: _Position, missing: int, seen: int) -> None:
         log.warning("exactly-once: %s[%d] delivered offset %d but the next committed record "

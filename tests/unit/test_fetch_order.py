@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from collections import defaultdict
 from types import SimpleNamespace
 
 from faust.types import TP
+from intervaltree import IntervalTree
 
-from streams.fetch_order import FetchOrder
+from streams.fetch_order import FetchOrder, known_empty
 
 SOURCE = TP("items", 0)
 
@@ -18,7 +20,7 @@ class FakeConsumer:
     def __init__(self, records: list[int]) -> None:
         self.app = SimpleNamespace()
         self.seeks: list[int] = []
-        self.gaps: list[tuple[int, int]] = []
+        self._gap: defaultdict[TP, IntervalTree] = defaultdict(IntervalTree)
         self.order = FetchOrder(self)
         self.probes: list[int] = []
 
@@ -32,8 +34,9 @@ class FakeConsumer:
         self.seeks.append(offset)
         self.order.expect(tp, offset)
 
-    async def _add_gap(self, tp: TP, offset_from: int, offset_to: int) -> None:
-        self.gaps.append((offset_from, offset_to))
+    @property
+    def gaps(self) -> list[tuple[int, int]]:
+        return sorted((gap.begin, gap.end) for gap in self._gap[SOURCE])
 
     def delivered(self, *offsets: int) -> list[int]:
         async def admit_all() -> list[int]:
@@ -53,7 +56,7 @@ def test_a_jump_over_offsets_without_records_is_a_gap_faust_may_commit_past() ->
     consumer.order.expect(SOURCE, 10)
     assert consumer.delivered(10, 11, 14, 15) == [10, 11, 14, 15]
     assert consumer.probes == [12]
-    assert consumer.gaps == [(12, 13)]
+    assert consumer.gaps == [(12, 14)]
 
 
 def test_skipped_records_are_fetched_again_and_nothing_after_them_passes_first() -> None:
@@ -107,3 +110,11 @@ def test_the_seek_to_committed_offsets_goes_back_to_records_never_delivered() ->
     assert consumer.delivered(25, 26) == [25, 26]
 
 
+
+
+def test_known_empty_needs_every_offset_covered() -> None:
+    gaps = IntervalTree()
+    gaps.addi(12, 14)
+    gaps.addi(14, 16)
+    assert known_empty(gaps, 12, 16) and known_empty(gaps, 13, 15)
+    assert not known_empty(gaps, 11, 14) and not known_empty(gaps, 12, 17)
