@@ -33,6 +33,17 @@ from streams.partitioner import key_partition
 T = TypeVar("T")
 
 
+def write_mark(path: Path, batch: Iterable[Any]) -> None:
+    """Write a batch's [partition, offset] pairs to `path` for a test to read.
+
+    Written to a temporary file and renamed, so a test polling for `path` never reads it
+    half-written.
+    """
+    temporary = path.with_name(path.name + ".tmp")
+    temporary.write_text(json.dumps([[m.partition, m.offset] for m in batch]))
+    temporary.rename(path)
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from streams import Message, PerKeyTable, batch_agent
+from streams.testing import write_mark
 
 TOPIC = os.environ["TEST_TOPIC"]
 STEER = Path(os.environ.get("TEST_STEER_DIR", "/nonexistent"))
@@ -43,7 +44,7 @@ async def count_items(batch: list[Message[dict[str, Any]]]
     await asyncio.gather(*sent)
     if (STEER / "hold").exists():
         if not (STEER / "mark").exists():
-            (STEER / "mark").write_text(json.dumps([[m.partition, m.offset] for m in batch]))
+            write_mark(STEER / "mark", batch)
         while (STEER / "hold").exists():
             await asyncio.sleep(0.05)
     refused = [it["id"] for it in items if it.get("fail") and not (STEER / "fixed").exists()]

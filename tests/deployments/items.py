@@ -9,13 +9,13 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 from pathlib import Path
 
 import faust
 
 from streams import Message, batch_agent
+from streams.testing import write_mark
 
 TOPIC = os.environ["TEST_TOPIC"]
 FIXED_FILE = Path(os.environ.get("TEST_FIXED_FILE", "/nonexistent/fixed"))
@@ -34,7 +34,7 @@ class Item(faust.Record, serializer="json"):
 async def handle_items(batch: list[Message[Item]]) -> list[tuple[str, dict[str, int]]]:
     if HOLD_FILE.exists():
         if not BATCH_MARK.exists():
-            BATCH_MARK.write_text(json.dumps([[m.partition, m.offset] for m in batch]))
+            write_mark(BATCH_MARK, batch)
         while HOLD_FILE.exists():
             await asyncio.sleep(0.05)
     for message in batch:

@@ -18,7 +18,6 @@ rebalance).
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import time
 from pathlib import Path
@@ -27,6 +26,7 @@ import faust
 
 from streams import Message, PerKeyTable, batch_agent
 from streams.assignment import owns
+from streams.testing import write_mark
 
 TOPIC = os.environ["TRACKED_TOPIC"]
 SINK = f"{TOPIC}.processed"
@@ -48,7 +48,7 @@ tracked_counts: PerKeyTable[int] = PerKeyTable(
              batch_size=int(os.environ.get("TRACKED_BATCH_SIZE", "100")))
 async def track(batch: list[Message[Tracked]]) -> list[tuple[str, dict[str, object]]]:
     if HOLD_FILE.exists():
-        BATCH_MARK.write_text(json.dumps([[m.partition, m.offset] for m in batch]))
+        write_mark(BATCH_MARK, batch)
         while HOLD_FILE.exists():
             await asyncio.sleep(0.05)
     with tracked_counts.batch() as counts:
