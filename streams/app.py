@@ -19,12 +19,13 @@ from typing import Any
 
 import faust
 from aiokafka import AIOKafkaClient
+from mode.utils.objects import cached_property
 from mode.utils.times import want_seconds
 
 from streams.admin import TopicSpec, ensure_topics
 from streams.agents import DECLARED_AGENTS, BatchAgent
 from streams.assignment import register_assignment
-from streams.batch_consumer import BatchingTransport
+from streams.batch_consumer import BatchingTransport, ResumeCountingFlowControl
 from streams.console import register_console
 from streams.errors import BrokerUnreachableError
 from streams.logs import logging_config
@@ -89,6 +90,12 @@ class PlatformApp(faust.App):
             # the set of messages it waits for makes it commit what was acked and return.
             consumer._unacked_messages.clear()
         await waiting
+
+    @cached_property
+    def flow_control(self) -> ResumeCountingFlowControl:
+        """Faust's flow control, counting resumes for the fetch loop's gate (see
+        `BatchingConsumer._streams_resumed`)."""
+        return ResumeCountingFlowControl(loop=self.loop)
 
     def _new_transport(self) -> Any:
         """Faust's Kafka transport, creating a consumer that hands batch-agent topics to

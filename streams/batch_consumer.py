@@ -28,6 +28,7 @@ from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from faust.types import TP
+from mode.utils.queues import FlowControlEvent
 
 from streams.fetch_order import FetchOrder, known_empty
 
@@ -48,6 +49,20 @@ class BrokerHighwaterThread(AIOKafkaConsumerThread):
         return await self._ensure_consumer().end_offsets(partitions)
 
 
+class ResumeCountingFlowControl(FlowControlEvent):
+    """Faust's flow control of the agents' queues, counting its resumes.
+
+    Each resume clears the queues; `BatchingConsumer` delivers source records only after
+    the resume that follows the seek ending a rebalance.
+    """
+
+    resumes = 0
+
+    def resume(self) -> None:
+        super().resume()
+        self.resumes += 1
+
+
 class BatchingConsumer(AIOKafkaConsumer):
     """Faust's aiokafka consumer with a direct path for batch-agent topics."""
 
@@ -56,36 +71,84 @@ class BatchingConsumer(AIOKafkaConsumer):
         self._batch_queues: dict[str, list[Any]] = {}
         self._pressure_callbacks: dict[TP, tuple[Callable[[], None], Callable[[], None]]] = {}
         self._order = FetchOrder(self)
+        # the committed offset each partition was seeked to at the end of the last rebalance
+        self._generation_start: dict[TP, int] = {}
+        self._seeked_generation: int | None = None
+        self._resumes_at_seek = 0
 
     async def seek(self, partition: TP, offset: int) -> None:
         await super().seek(partition, offset)
         self._order.expect(partition, offset)
 
     async def seek_to_committed(self) -> Mapping[TP, int]:
+        """Faust's seek to the committed offsets, at the end of each rebalance."""
         committed = await super().seek_to_committed()
         for tp, offset in committed.items():
-            self._order.seeked_to_committed(
-                tp, offset if offset is not None and offset >= 0 else None)
+            if offset is not None and offset >= 0:
+                self._order.expect(tp, offset)
+                self._generation_start[tp] = offset
+            else:  # nothing committed: read from the start (auto.offset.reset)
+                self._generation_start[tp] = 0
+        self._seeked_generation = self.app.consumer_generation_id
+        self._resumes_at_seek = self._flow_control().resumes
         return committed
 
+    def _flow_control(self) -> ResumeCountingFlowControl:
+        # the app's (streams.app.PlatformApp.flow_control)
+        return cast(ResumeCountingFlowControl, self.app.flow_control)
+
+    def _streams_resumed(self) -> bool:
+        """Whether source records may be delivered: the flow was resumed (and the agents'
+        queues cleared) after this generation's seek to the committed offsets.
+
+        Until then they are dropped, and fetched again from the seek's position. Faust
+        resumes the flow during table recovery, to read the changelogs, and again after
+        that seek: source records delivered in between were cleared from the queues
+        while counted as delivered, and the commits stalled at the hole or, with a
+        batch finished after a revoke, passed it.
+        """
+        flow_control = self._flow_control()
+        return (flow_control.is_active()
+                and self._seeked_generation == self.app.consumer_generation_id
+                and flow_control.resumes > self._resumes_at_seek)
+
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        """Commit what was acknowledged, then Faust's revoke.
+
+        Faust forgets the acknowledgements it has not committed when partitions are
+        revoked, before it waits for the batches in hand, so every rebalance brought back
+        up to a commit interval of finished work on every partition.
+        """
+        await self.commit()
         self._order.forget(revoked)
+        for tp in revoked:
+            self._generation_start.pop(tp, None)
         await super().on_partitions_revoked(revoked)
 
     def _new_offset(self, tp: TP) -> int | None:
         """Faust's next offset to commit, never past an offset nobody acknowledged.
 
-        Faust lets the first acknowledged offset be one above the committed one (for a
-        transaction marker there, which its gap tracker leaves out), so a single record
-        never acknowledged at the head was committed past: 2 records lost in a 200,000-
-        record kill -9 run. `FetchOrder` notes such markers as gaps, so the head must be
-        the committed offset or an offset without a record.
+        The head of the acknowledged offsets must be the committed offset, or the offsets
+        between must be known to hold no record (`FetchOrder` notes those). Faust's own
+        rule lets the head be one above the committed offset (for a transaction marker
+        there, which its gap tracker leaves out), and has no rule at all while it does
+        not know the committed offset: from a revoke until the seek that ends the
+        rebalance, and for a partition whose committed offset is 0. A single record never
+        acknowledged at the head was committed past that way (2 records lost in a
+        200,000-record kill -9 run), and, with acknowledgements of a batch finished after
+        its partition was revoked, a range of records (573 in a 20,000-record run). So
+        nothing is committed for a partition before this generation's seek: the new
+        owner processes such a batch again.
         """
         acked = self._acked[tp]
-        committed = self._committed_offset[tp]
-        if acked and committed is not None:
+        if acked:
+            start = self._generation_start.get(tp)
+            if start is None:
+                return None
+            committed = self._committed_offset[tp]
+            base = committed if committed is not None else start
             head = min(acked)
-            if head > committed and not known_empty(self._gap[tp], committed, head):
+            if head > base and not known_empty(self._gap[tp], base, head):
                 return None
         return super()._new_offset(tp)
 
@@ -136,7 +199,7 @@ class BatchingConsumer(AIOKafkaConsumer):
         acks_enabled_for = self.app.topics.acks_enabled_for
         admit = self._order.admit
         app = self.app
-        flow_control = app.flow_control
+        streams_resumed = self._streams_resumed
 
         yield_every = 100
         num_since_yield = 0
@@ -161,21 +224,14 @@ class BatchingConsumer(AIOKafkaConsumer):
                                 self._n_acked = 0
                                 await self.commit()
                             queues = batch_queues.get(tp.topic)
-                            if acks_enabled_for(message.topic):
-                                if queues and not flow_control.is_active():
-                                    # as Faust's conductor does: resuming the flow
-                                    # clears the queues, so a record put there during
-                                    # a rebalance would be lost
-                                    await self.wait_first(flow_control.acquire(),
-                                                          self.suspend_flow.wait())
-                                    if not flow_control.is_active():
-                                        continue  # fetched again after the next seek
-                                # a record of an earlier generation is dropped by the
-                                # stream and fetched again after the rebalance's seek;
-                                # Faust noted any jump as a gap, FetchOrder checks it
-                                if (message.generation_id != app.consumer_generation_id
-                                        or not await admit(tp, offset)):
-                                    continue
+                            # a source record dropped here is fetched again after the
+                            # rebalance's seek; Faust noted any jump as a gap, FetchOrder
+                            # checks it
+                            if acks_enabled_for(message.topic) and (
+                                    message.generation_id != app.consumer_generation_id
+                                    or not streams_resumed()
+                                    or not await admit(tp, offset)):
+                                continue
                             if queues:
                                 hand_over(queues, tp, message)
                             else:

@@ -17,10 +17,9 @@ worker's consumer reads) before the records after it are delivered:
 
 Records before the expected offset (delivered again) are dropped too. The expected offset
 follows the consumer's seeks, the seek to the committed offsets at the end of each
-rebalance included (without going back over records this generation delivered already),
-and is forgotten when the partition is revoked. The fetch loop
+rebalance included, and is forgotten when the partition is revoked. The fetch loop
 (streams.batch_consumer) only asks about records it delivers: of the current consumer
-generation, and, for batch agents, once the rebalance's flow control is lifted.
+generation, once the rebalance has ended.
 """
 
 from __future__ import annotations
@@ -43,37 +42,16 @@ class FetchOrder:
     def __init__(self, consumer: Any) -> None:
         self._consumer = consumer
         self._next: dict[TP, int] = {}
-        self._first: dict[TP, int] = {}  # first offset delivered since the last seek/revoke
         self._awaiting: dict[TP, int] = {}
         self._broker: BrokerReader | None = None
 
     def expect(self, tp: TP, offset: int) -> None:
         """The consumer was seeked to `offset`: it comes next."""
-        self._first.pop(tp, None)
         self._next[tp] = offset
-
-    def seeked_to_committed(self, tp: TP, offset: int | None) -> None:
-        """The consumer was seeked to the committed `offset` (None: none committed).
-
-        Faust does this at the end of each rebalance, while records fetched from the
-        previous position may still be on their way: records of this generation delivered
-        already stay delivered (the fetcher repeats them, and they are dropped), so the
-        next record expected is the later of the two.
-        """
-        if offset is None:
-            return
-        first = self._first.get(tp)
-        if first is None or offset < first:
-            # nothing delivered, or not from the committed offset on: start there
-            self._first.pop(tp, None)
-            self._next[tp] = offset
-        else:
-            self._next[tp] = max(offset, self._next.get(tp, offset))
 
     def forget(self, tps: Iterable[TP]) -> None:
         for tp in tps:
             self._next.pop(tp, None)
-            self._first.pop(tp, None)
             self._awaiting.pop(tp, None)
 
     async def admit(self, tp: TP, offset: int) -> bool:
@@ -101,7 +79,6 @@ class FetchOrder:
                 gaps.addi(expected, offset)
                 gaps.merge_overlaps()
         self._next[tp] = offset + 1
-        self._first.setdefault(tp, offset)
         return True
 
     async def _refetch(self, tp: TP, missing: int, seen: int) -> None:

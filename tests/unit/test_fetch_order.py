@@ -86,32 +86,6 @@ def test_a_seek_or_a_revoke_resets_what_comes_next() -> None:
     assert consumer.probes == []
 
 
-def test_the_seek_to_committed_offsets_does_not_go_back_over_delivered_records() -> None:
-    # records 16..19 were delivered in this generation before Faust's seek to the
-    # committed offset 16; 20 was fetched before the seek and arrives after it
-    consumer = FakeConsumer(records=list(range(100)))
-    consumer.order.seeked_to_committed(SOURCE, 16)
-    assert consumer.delivered(16, 17, 18, 19) == [16, 17, 18, 19]
-    consumer.order.seeked_to_committed(SOURCE, 16)
-    assert consumer.delivered(20, 16, 17, 21) == [20, 21]  # the seek's repeats dropped
-    assert consumer.seeks == [] and consumer.probes == []
-    consumer.order.seeked_to_committed(SOURCE, None)  # nothing committed: no change
-    assert consumer.delivered(22) == [22]
-    consumer.order.seeked_to_committed(SOURCE, 40)    # committed past what was delivered
-    assert consumer.delivered(23, 40) == [40]
-
-
-def test_the_seek_to_committed_offsets_goes_back_to_records_never_delivered() -> None:
-    # delivery began at 30 (after a seek), but 25..29 are committed to be done next
-    consumer = FakeConsumer(records=list(range(100)))
-    consumer.order.expect(SOURCE, 30)
-    assert consumer.delivered(30, 31) == [30, 31]
-    consumer.order.seeked_to_committed(SOURCE, 25)
-    assert consumer.delivered(25, 26) == [25, 26]
-
-
-
-
 def test_known_empty_needs_every_offset_covered() -> None:
     gaps = IntervalTree()
     gaps.addi(12, 14)

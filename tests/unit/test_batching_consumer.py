@@ -1,0 +1,71 @@
+"""The consumer's gate on source records around rebalances, and its commit rule."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping
+
+import pytest
+from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
+from faust.types import TP
+
+from streams import Settings, create_app
+from streams.batch_consumer import BatchingConsumer
+
+SOURCE = TP("items", 0)
+
+
+@pytest.fixture
+def consumer(monkeypatch: pytest.MonkeyPatch) -> Iterator[BatchingConsumer]:
+    committed: dict[TP, int | None] = {SOURCE: 15}
+
+    async def seek_to_committed(self: AIOKafkaConsumer) -> Mapping[TP, int | None]:
+        return dict(committed)
+
+    monkeypatch.setattr(AIOKafkaConsumer, "seek_to_committed", seek_to_committed)
+    app = create_app(Settings.from_env({"TABLE_STORE": "memory"}), agents=[], tables=[])
+    app.consumer_generation_id = 3
+    consumer = app.consumer
+    assert isinstance(consumer, BatchingConsumer)
+    consumer.committed_at_seek = committed  # type: ignore[attr-defined]
+    yield consumer
+
+
+def seek_to_committed(consumer: BatchingConsumer) -> None:
+    asyncio.run(consumer.seek_to_committed())
+
+
+def test_source_records_wait_for_the_resume_that_follows_the_rebalance_seek(
+        consumer: BatchingConsumer) -> None:
+    flow = consumer.app.flow_control
+    flow.resume()  # table recovery resumes the flow to read changelogs
+    assert not consumer._streams_resumed()
+    seek_to_committed(consumer)
+    assert not consumer._streams_resumed(), "the resume that clears the queues is to come"
+    flow.resume()
+    assert consumer._streams_resumed()
+    flow.suspend()  # the next rebalance begins
+    assert not consumer._streams_resumed()
+    flow.resume()
+    consumer.app.consumer_generation_id = 4
+    assert not consumer._streams_resumed(), "a new generation waits for its own seek"
+
+
+def test_nothing_is_committed_before_the_generations_seek(consumer: BatchingConsumer) -> None:
+    # a batch finished after its partition was revoked acknowledges 20..29
+    consumer._acked[SOURCE].extend(range(20, 30))
+    assert consumer._new_offset(SOURCE) is None
+    seek_to_committed(consumer)   # committed offset 15: 15..19 are not done
+    assert consumer._new_offset(SOURCE) is None
+    consumer._acked[SOURCE].extend(range(15, 20))
+    assert consumer._new_offset(SOURCE) == 30
+
+
+def test_with_nothing_committed_the_head_is_the_first_offset(
+        consumer: BatchingConsumer) -> None:
+    consumer.committed_at_seek[SOURCE] = None  # type: ignore[attr-defined]
+    seek_to_committed(consumer)
+    consumer._acked[SOURCE].extend([1, 2])
+    assert consumer._new_offset(SOURCE) is None, "record 0 was never acknowledged"
+    consumer._gap[SOURCE].addi(0, 1)  # offset 0 holds no record (checked with the broker)
+    assert consumer._new_offset(SOURCE) == 3
