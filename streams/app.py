@@ -77,8 +77,9 @@ class PlatformApp(faust.App):
         for the next start.
         """
         timeout = self.platform_settings.shutdown_timeout_s
-        log.info("stopping fetching: finishing the batches in hand (up to %.0fs) before "
-                 "partitions are given up", timeout)
+        if consumer._unacked_messages:
+            log.info("stopping fetching: finishing the batches in hand (up to %.0fs) before "
+                     "partitions are given up", timeout)
         waiting = asyncio.ensure_future(super()._consumer_wait_empty(consumer, logger))
         done, _ = await asyncio.wait({waiting}, timeout=timeout)
         if not done:

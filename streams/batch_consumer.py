@@ -113,13 +113,21 @@ class BatchingConsumer(AIOKafkaConsumer):
                 and flow_control.resumes > self._resumes_at_seek)
 
     async def on_partitions_revoked(self, revoked: set[TP]) -> None:
-        """Commit what was acknowledged, then Faust's revoke.
+        """Finish the batches in hand and commit, then Faust's revoke.
 
         Faust forgets the acknowledgements it has not committed when partitions are
-        revoked, before it waits for the batches in hand, so every rebalance brought back
-        up to a commit interval of finished work on every partition.
+        revoked, and only then waits for the batches in hand: every rebalance brought back
+        the batches in hand and up to a commit interval of finished work on every
+        partition. Its first steps (stop the flow, clear the agents' queues, wait for the
+        batches in hand, bounded by `PlatformApp._consumer_wait_empty`) are taken here
+        before it forgets; it repeats them at once.
         """
-        await self.commit()
+        if self.assignment():
+            self.stop_flow()
+            self.app.flow_control.suspend()
+            self.app.flow_control.clear()
+            await cast(Any, self.app)._consumer_wait_empty(self, self.log)
+            await self.commit()
         self._order.forget(revoked)
         for tp in revoked:
             self._generation_start.pop(tp, None)
