@@ -149,10 +149,10 @@ class BatchingConsumer(AIOKafkaConsumer):
         not know the committed offset: from a revoke until the seek that ends the
         rebalance, and for a partition whose committed offset is 0. A single record never
         acknowledged at the head was committed past that way (2 records lost in a
-        200,000-record kill -9 run), and, with acknowledgements of a batch finished after
-        its partition was revoked, a range of records (573 in a 20,000-record run). So
-        nothing is committed for a partition before this generation's seek: the new
-        owner processes such a batch again.
+        200,000-record kill -9 run), and acknowledgements of a batch finished after its
+        partition was revoked are the likely way a range of records was (573 in a
+        20,000-record run). So nothing is committed for a partition before this
+        generation's seek: the new owner processes such a batch again.
         """
         acked = self._acked[tp]
         if acked:
