@@ -16,9 +16,14 @@ SOURCE = TP("items", 0)
 
 
 @pytest.fixture
-def consumer(monkeypatch: pytest.MonkeyPatch) -> Iterator[BatchingConsumer]:
-    committed: dict[TP, int | None] = {SOURCE: 15}
+def committed() -> dict[TP, int | None]:
+    """What the broker answers for the group's committed offsets (None: none)."""
+    return {SOURCE: 15}
 
+
+@pytest.fixture
+def consumer(monkeypatch: pytest.MonkeyPatch,
+             committed: dict[TP, int | None]) -> Iterator[BatchingConsumer]:
     async def seek_to_committed(self: AIOKafkaConsumer) -> Mapping[TP, int | None]:
         return dict(committed)
 
@@ -27,7 +32,6 @@ def consumer(monkeypatch: pytest.MonkeyPatch) -> Iterator[BatchingConsumer]:
     app.consumer_generation_id = 3
     consumer = app.consumer
     assert isinstance(consumer, BatchingConsumer)
-    consumer.committed_at_seek = committed  # type: ignore[attr-defined]
     yield consumer
 
 
@@ -62,8 +66,8 @@ def test_nothing_is_committed_before_the_generations_seek(consumer: BatchingCons
 
 
 def test_with_nothing_committed_the_head_is_the_first_offset(
-        consumer: BatchingConsumer) -> None:
-    consumer.committed_at_seek[SOURCE] = None  # type: ignore[attr-defined]
+        consumer: BatchingConsumer, committed: dict[TP, int | None]) -> None:
+    committed[SOURCE] = None
     seek_to_committed(consumer)
     consumer._acked[SOURCE].extend([1, 2])
     assert consumer._new_offset(SOURCE) is None, "record 0 was never acknowledged"
