@@ -34,6 +34,7 @@ from streams.batch_consumer import BatchingConsumer
 from streams.batch_processing import BatchProcessor, Handler, HandlerFailedError
 from streams.batch_reader import BatchReader
 from streams.dead_letters import DeadLetterSink, dead_letter_topic_name
+from streams.models import check_decodable
 from streams.publisher import Outgoing, encode_headers, encode_value
 from streams.retry import Backoff
 from streams.settings import Settings
@@ -74,6 +75,8 @@ class BatchAgent:
             raise ValueError(f"batch_agent {self.name}: max_retries must be >= 0")
         if self.concurrency < 1:
             raise ValueError(f"batch_agent {self.name}: concurrency must be >= 1")
+        check_decodable(self.value_type, f"batch_agent {self.name} value")
+        check_decodable(self.key_type, f"batch_agent {self.name} key")
 
     def topic_names(self) -> list[str]:
         """Every topic the agent reads or writes: source, dead letters, sink."""

@@ -97,6 +97,21 @@ def decode(raw: bytes | None, declared: type[Any] | None, what: str) -> Any:
     return _build(declared, data, what)
 
 
+def check_decodable(declared: type[Any] | None, what: str) -> None:
+    """Raise `TypeError` now if records can never be decoded into `declared`.
+
+    Called when an agent is declared, so a wrong type stops the deployment at start instead
+    of dead-lettering every record.
+    """
+    if declared in (None, object, dict, Any, bytes, str, int):
+        return
+    if isinstance(declared, type) and (issubclass(declared, faust.Record)
+                                       or dataclasses.is_dataclass(declared)):
+        return
+    raise TypeError(f"cannot decode a {what} into {declared!r}: use bytes, str, int, dict, "
+                    "a faust.Record or a dataclass")
+
+
 def _build(declared: type[Any], data: Any, what: str) -> Any:
     if not isinstance(data, dict):
         raise ValueError(f"{what} must be a JSON object for {declared.__name__}, "
@@ -135,20 +150,42 @@ def to_message(event: Any, value_type: type[T] | None, key_type: type[Any] | Non
     """
     record = event.message
     coordinates = f"{record.topic}[{record.partition}]@{record.offset}"
+    # Whatever the record's bytes, headers or timestamp hold must end as a dead letter, never
+    # as an exception that stops the agent: a record that stops the agent is never committed,
+    # so every worker that takes the partition over would stop on it too (a crash loop).
+    # Hence any Exception, not only ValueError: RecursionError from deeply nested JSON,
+    # OverflowError from a timestamp out of datetime's range, MemoryError from a huge value,
+    # whatever a Record's own validation raises.
     try:
         key = decode(record.key, key_type, "key")
         value = decode(record.value, value_type, "value")
+        timestamp = _record_time(record.timestamp)
+        headers = transform_headers(record.headers)
     except ValueError as exc:
         raise DecodeError(f"{coordinates}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - see above
+        raise DecodeError(f"{coordinates}: cannot decode the record: "
+                          f"{type(exc).__name__}: {_shorten(str(exc))}") from None
     return Message(
         topic=record.topic,
         partition=record.partition,
         offset=record.offset,
         key=key,
         value=value,
-        timestamp=datetime.fromtimestamp(record.timestamp, tz=UTC),
-        headers=transform_headers(record.headers),
+        timestamp=timestamp,
+        headers=headers,
         raw_key=record.key,
         raw_value=record.value,
         event=event,
     )
+
+
+def _record_time(timestamp: float) -> datetime:
+    try:
+        return datetime.fromtimestamp(timestamp, tz=UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise ValueError(f"record timestamp {timestamp!r} is not a valid time: {exc}") from None
+
+
+def _shorten(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."

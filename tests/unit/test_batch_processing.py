@@ -140,3 +140,21 @@ async def test_batches_are_cut_by_size_and_by_flush_interval() -> None:
             await asyncio.sleep(0.02)
     assert sizes[:2] == [100, 100], "full batches are cut at batch_size"
     assert sum(sizes) == 250, "the rest is flushed after flush_interval"
+
+
+async def test_poison_records_are_dead_lettered_and_the_batch_goes_on() -> None:
+    """100,000 `[` bytes once made decoding raise RecursionError and stop the worker."""
+    seen: list[int] = []
+
+    async def handler(batch: list[Message[dict]]) -> None:
+        seen.extend(m.offset for m in batch)
+
+    poison = event(1, b"[" * 100_000)
+    out_of_range = event(2, {"n": 2})
+    out_of_range.message.timestamp = 1e20
+    dead_letters = RecordingDeadLetters()
+    batch_processor, _ = processor(handler, dead_letters=dead_letters)
+    await batch_processor.process([event(0, {"n": 0}), poison, out_of_range, event(3, {"n": 3})])
+    assert seen == [0, 3]
+    assert [(offset, attempts) for offset, _, attempts in dead_letters.letters] == [(1, 1), (2, 1)]
+    assert "RecursionError" in dead_letters.letters[0][1]

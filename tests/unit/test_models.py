@@ -75,3 +75,46 @@ def test_undecodable_values_raise_decode_error_with_coordinates(raw: bytes, reas
 def test_undecodable_key_is_reported_as_the_key() -> None:
     with pytest.raises(DecodeError, match="key 'abc' is not an integer"):
         to_message(event(b'{"order_id": "o", "amount_cents": 1}', key=b"abc"), Order, int)
+
+
+class Strict(faust.Record, serializer="json"):
+    n: int
+
+    def __post_init__(self) -> None:
+        if self.n < 0:
+            raise TypeError("n must not be negative")
+
+
+def timestamped(value: bytes, timestamp: float) -> SimpleNamespace:
+    source = event(value)
+    source.message.timestamp = timestamp
+    return source
+
+
+@pytest.mark.parametrize(("source", "declared", "reason"), [
+    (event(b"[" * 100_000), dict, "RecursionError"),
+    (event(b"[" * 100_000), Order, "RecursionError"),
+    (event(b"[" * 100_000), None, "RecursionError"),
+    (event(b'{"n": -1}'), Strict, "n must not be negative"),
+    (timestamped(b"{}", 1e20), dict, "record timestamp 1e+20 is not a valid time"),
+    (timestamped(b"{}", float("nan")), dict, "record timestamp nan is not a valid time"),
+])
+def test_any_failure_of_decoding_a_record_is_a_decode_error(source: SimpleNamespace,
+                                                            declared: type, reason: str) -> None:
+    """A record whose decoding raises anything becomes a dead letter, never a crash."""
+    with pytest.raises(DecodeError) as info:
+        to_message(source, declared, str)
+    assert str(info.value).startswith("orders[2]@41: ")
+    assert reason in str(info.value)
+    assert len(str(info.value)) < 400
+
+
+def test_an_undecodable_declared_type_is_refused_when_the_agent_is_declared() -> None:
+    from streams import batch_agent
+
+    class Plain:
+        pass
+
+    with pytest.raises(TypeError, match="cannot decode a batch_agent .* value into"):
+        @batch_agent("orders", value_type=Plain, register=False)
+        async def handle(batch: list[Message[Plain]]) -> None: ...
