@@ -17,15 +17,15 @@ venv: $(STAMP)
 
 ## Start the local Kafka broker in the background; the last line is KAFKA_BOOTSTRAP_SERVERS=...
 kafka: venv
-	@$(BIN)/python -m streams.kafka_local start
+	@$(BIN)/python -m tests.support.kafka_local start
 
 ## Stop the background broker.
 kafka-stop: venv
-	@$(BIN)/python -m streams.kafka_local stop
+	@$(BIN)/python -m tests.support.kafka_local stop
 
 ## Broker + worker + demo orders; prints the URLs; Ctrl-C stops everything.
 run: venv
-	@$(BIN)/python -m streams.devrun
+	@$(BIN)/python -m tests.support.devrun
 
 ## Debian's Chromium for the dashboard's browser tests (Playwright cannot download one here).
 browsers:
@@ -35,7 +35,7 @@ browsers:
 
 ## The whole suite: lint, unit tests, integration and browser tests against a real broker.
 test: venv browsers
-	@$(BIN)/python -m streams.kafka_local resolve >/dev/null
+	@$(BIN)/python -m tests.support.kafka_local resolve >/dev/null
 	$(BIN)/ruff check streams agents tables tests bench worker.py
 	$(BIN)/pytest -p no:cacheprovider
 
@@ -47,12 +47,12 @@ lint: venv
 	$(BIN)/mypy
 
 bench: venv
-	@$(BIN)/python -m streams.kafka_local resolve >/dev/null
+	@$(BIN)/python -m tests.support.kafka_local resolve >/dev/null
 	$(BIN)/python -m bench
 
 ## Long fault runs (kill -9 cycles, broker loss); prints and writes test-output/chaos-report.json.
 chaos: venv
-	@$(BIN)/python -m streams.kafka_local resolve >/dev/null
+	@$(BIN)/python -m tests.support.kafka_local resolve >/dev/null
 	$(BIN)/pytest -p no:cacheprovider -m chaos -s tests/integration
 
 clean:

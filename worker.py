@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from streams import Settings, SettingsError, create_app, discover_deployment
-from streams.cli import register_commands
+from streams.cli.commands import register_commands
 
 try:
     settings = Settings.from_env()

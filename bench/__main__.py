@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from streams.kafka_local import kafka_for_session
+from tests.support.kafka_local import kafka_for_session
 
 BENCHMARKS = ["bench.foundation", "bench.bench_producer", "bench.bench_consumer",
               "bench.bench_tables", "bench.bench_exactly_once"]

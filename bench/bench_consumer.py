@@ -31,9 +31,9 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.admin import TopicSpec, ensure_topics
-from streams.kafka_local import kafka_for_session
+from streams.kafka.admin import TopicSpec, ensure_topics
 from streams.testing import free_port
+from tests.support.kafka_local import kafka_for_session
 
 ROOT = Path(__file__).resolve().parent.parent
 MESSAGES = int(os.environ.get("BENCH_MESSAGES", "1000000"))

@@ -23,7 +23,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from streams.admin import TopicSpec, ensure_topics
+from streams.kafka.admin import TopicSpec, ensure_topics
 from streams.testing import WorkerProcess, committed_lag, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -22,9 +22,9 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from streams.producer_service import create_producer_web_app
-from streams.publisher import Outgoing, Publisher, PublisherConfig
+from streams.kafka.publisher import Outgoing, Publisher, PublisherConfig
 from streams.settings import Settings
+from streams.web.producer_service import create_producer_web_app
 
 MESSAGES = 500_000
 HTTP_MESSAGES = 100_000

@@ -33,9 +33,9 @@ from typing import Any
 from rocksdict import Options, Rdict, WriteBatch
 
 from bench.bench_consumer import wait_committed
-from streams.admin import TopicSpec, ensure_topics
-from streams.kafka_local import kafka_for_session
+from streams.kafka.admin import TopicSpec, ensure_topics
 from streams.testing import WorkerProcess, end_offsets, send_all
+from tests.support.kafka_local import kafka_for_session
 
 ROOT = Path(__file__).resolve().parent.parent
 UPDATES = int(os.environ.get("BENCH_TABLE_UPDATES", "200000"))

@@ -13,7 +13,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from streams.kafka_local import LocalKafka
 from streams.testing import (
     WorkerProcess,
     committed_lag,
@@ -21,6 +20,7 @@ from streams.testing import (
     table_matches,
     wait_for,
 )
+from tests.support.kafka_local import LocalKafka
 
 ROOT = Path(__file__).resolve().parent.parent
 ORDERS = 10_000

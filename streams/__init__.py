@@ -5,7 +5,6 @@ Downstream code needs only this module::
     from streams import Message, PerKeyTable, Publisher, batch_agent
 """
 
-from streams.agents import BatchAgent, batch_agent
 from streams.app import create_app, discover_deployment
 from streams.errors import (
     BrokerUnreachableError,
@@ -15,12 +14,13 @@ from streams.errors import (
     StreamsError,
     TableError,
 )
-from streams.models import Message
-from streams.publisher import Outgoing, Publisher, PublisherConfig
-from streams.retry import Backoff
+from streams.kafka.publisher import Outgoing, Publisher, PublisherConfig
+from streams.processing.agents import BatchAgent, batch_agent
+from streams.processing.models import Message
+from streams.processing.retry import Backoff
 from streams.settings import Settings
-from streams.tables import PerKeyTable
-from streams.windows import Hopping, Tumbling, WindowedTable, WindowValue
+from streams.state.tables import PerKeyTable
+from streams.state.windows import Hopping, Tumbling, WindowedTable, WindowValue
 
 __all__ = [
     "Backoff",

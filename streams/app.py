@@ -22,20 +22,20 @@ from aiokafka import AIOKafkaClient
 from mode.utils.objects import cached_property
 from mode.utils.times import want_seconds
 
-from streams.admin import TopicSpec, ensure_topics
-from streams.agents import DECLARED_AGENTS, BatchAgent
-from streams.assignment import register_assignment
-from streams.batch_consumer import BatchingTransport, ResumeCountingFlowControl
-from streams.console import register_console
 from streams.errors import BrokerUnreachableError
-from streams.logs import logging_config
-from streams.monitoring import install_monitoring
+from streams.kafka.admin import TopicSpec, ensure_topics
+from streams.observability.assignment import register_assignment
+from streams.observability.logs import logging_config
+from streams.observability.monitoring import install_monitoring
+from streams.processing.agents import DECLARED_AGENTS, BatchAgent
+from streams.processing.consumer import BatchingTransport, ResumeCountingFlowControl
+from streams.processing.transactions import install as install_transactions
+from streams.processing.transactions import prepare_worker
 from streams.settings import Settings
-from streams.tables import DECLARED_TABLES, PerKeyTable
-from streams.transactions import install as install_transactions
-from streams.transactions import prepare_worker
-from streams.web import register_views
-from streams.windows import DECLARED_WINDOWED_TABLES, WindowedTable
+from streams.state.tables import DECLARED_TABLES, PerKeyTable
+from streams.state.windows import DECLARED_WINDOWED_TABLES, WindowedTable
+from streams.web.console import register_console
+from streams.web.probes import register_views
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +100,7 @@ class PlatformApp(faust.App):
 
     def _new_transport(self) -> Any:
         """Faust's Kafka transport, creating a consumer that hands batch-agent topics to
-        their agents in bulk (see streams.batch_consumer)."""
+        their agents in bulk (see streams.processing.consumer)."""
         return BatchingTransport(self.conf.broker_consumer, self)
 
     def source_topics(self) -> list[TopicSpec]:

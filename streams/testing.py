@@ -28,7 +28,7 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.partitioner import key_partition
+from streams.kafka.partitioner import key_partition
 
 T = TypeVar("T")
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.kafka_local import LocalKafka
+from tests.support.kafka_local import LocalKafka
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,7 +18,7 @@ import pytest
 from aiokafka import TopicPartition
 from playwright.sync_api import Page, expect
 
-from streams.partitioner import key_partition
+from streams.kafka.partitioner import key_partition
 from streams.testing import WorkerProcess, commit_offsets, free_port, produce_orders, wait_for
 
 pytestmark = pytest.mark.integration

@@ -1,6 +1,6 @@
 """A test deployment whose output says exactly what was processed, where and by whom.
 
-One batch agent reads `TRACKED_TOPIC` (values {"id", "key", "seq"}, see streams.harness)
+One batch agent reads `TRACKED_TOPIC` (values {"id", "key", "seq"}, see tests.support.harness)
 and, for every record, publishes to `<TRACKED_TOPIC>.processed` under the source key::
 
     {"id", "seq", "partition", "offset", "worker", "generation", "owned", "at"}
@@ -25,7 +25,7 @@ from pathlib import Path
 import faust
 
 from streams import Message, PerKeyTable, batch_agent
-from streams.assignment import owns
+from streams.observability.assignment import owns
 from streams.testing import write_mark
 
 TOPIC = os.environ["TRACKED_TOPIC"]

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
-from streams.admin import TopicSpec, ensure_topics
+from streams.kafka.admin import TopicSpec, ensure_topics
 from streams.testing import WorkerProcess, committed_lag, wait_for
 
 pytestmark = pytest.mark.integration

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.harness import Harness
-from streams.kafka_local import LocalKafka
 from streams.testing import wait_for
+from tests.support.harness import Harness
+from tests.support.kafka_local import LocalKafka
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

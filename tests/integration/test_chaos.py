@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
-from streams.chaos import ChaosReport, run_kill_cycles
-from streams.checker import CheckReport
-from streams.harness import Harness
+from tests.support.chaos import ChaosReport, run_kill_cycles
+from tests.support.checker import CheckReport
+from tests.support.harness import Harness
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

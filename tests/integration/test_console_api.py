@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from streams.partitioner import key_partition
+from streams.kafka.partitioner import key_partition
 from streams.testing import WorkerProcess, commit_offsets, produce_orders, wait_for
 
 pytestmark = pytest.mark.integration

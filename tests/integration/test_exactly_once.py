@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from streams.admin import TopicSpec, ensure_topics
+from streams.kafka.admin import TopicSpec, ensure_topics
 from streams.testing import (
     WorkerProcess,
     assigned_consumer,

@@ -13,8 +13,8 @@ import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-from streams.kafka_local import LocalKafka
 from streams.testing import free_port, wait_for
+from tests.support.kafka_local import LocalKafka
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,7 +86,7 @@ def test_stop_leaves_no_jvm_behind() -> None:
 def test_broker_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
     """A test run killed with SIGKILL must not leave a broker running."""
     script = (
-        "import sys; from streams.kafka_local import LocalKafka\n"
+        "import sys; from tests.support.kafka_local import LocalKafka\n"
         "k = LocalKafka(); k.start(); print(k._nodes[0].process.pid, flush=True)\n"
         "sys.stdin.read()\n"
     )
@@ -103,7 +103,7 @@ def test_broker_dies_with_the_process_that_started_it(tmp_path: Path) -> None:
 def test_missing_java_is_one_clear_line(tmp_path: Path) -> None:
     env = {**os.environ, "PATH": str(tmp_path), "STREAMS_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
-    result = subprocess.run([sys.executable, "-m", "streams.kafka_local", "start"], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-m", "tests.support.kafka_local", "start"], cwd=ROOT,
                             env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stdout == ""
@@ -118,7 +118,7 @@ def test_missing_maven_is_one_clear_line(tmp_path: Path) -> None:
     (bin_dir / "java").symlink_to(shutil.which("java"))
     env = {**os.environ, "PATH": str(bin_dir), "STREAMS_CACHE_DIR": str(tmp_path / "cache")}
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
-    result = subprocess.run([sys.executable, "-m", "streams.kafka_local", "start"], cwd=ROOT,
+    result = subprocess.run([sys.executable, "-m", "tests.support.kafka_local", "start"], cwd=ROOT,
                             env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
@@ -131,18 +131,18 @@ def test_background_broker_prints_bootstrap_servers_last_and_stops(tmp_path: Pat
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)
     port = free_port()
     started = subprocess.run(
-        [sys.executable, "-m", "streams.kafka_local", "start", "--port", str(port)], cwd=ROOT,
+        [sys.executable, "-m", "tests.support.kafka_local", "start", "--port", str(port)], cwd=ROOT,
         env=env, capture_output=True, text=True, timeout=120)
     assert started.returncode == 0, started.stderr
     assert started.stdout.strip().splitlines()[-1] == f"KAFKA_BOOTSTRAP_SERVERS=127.0.0.1:{port}"
     try:
-        status = subprocess.run([sys.executable, "-m", "streams.kafka_local", "status"],
+        status = subprocess.run([sys.executable, "-m", "tests.support.kafka_local", "status"],
                                 cwd=ROOT, env=env, capture_output=True, text=True)
         assert status.returncode == 0
     finally:
-        stopped = subprocess.run([sys.executable, "-m", "streams.kafka_local", "stop"],
+        stopped = subprocess.run([sys.executable, "-m", "tests.support.kafka_local", "stop"],
                                  cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert stopped.stdout.strip() == "local Kafka stopped"
-    status = subprocess.run([sys.executable, "-m", "streams.kafka_local", "status"],
+    status = subprocess.run([sys.executable, "-m", "tests.support.kafka_local", "status"],
                             cwd=ROOT, env=env, capture_output=True, text=True)
     assert status.returncode == 1

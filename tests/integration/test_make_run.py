@@ -24,8 +24,8 @@ def test_make_run_serves_demo_data_and_stops_everything_on_ctrl_c(output_dir: Pa
     env.pop("KAFKA_BOOTSTRAP_SERVERS", None)  # the newcomer's case: start a broker
     log = output_dir / "make-run.log"
     with open(log, "wb") as output:
-        process = subprocess.Popen([sys.executable, "-m", "streams.devrun"], cwd=ROOT, env=env,
-                                   stdout=output, stderr=subprocess.STDOUT)
+        process = subprocess.Popen([sys.executable, "-m", "tests.support.devrun"], cwd=ROOT,
+                                   env=env, stdout=output, stderr=subprocess.STDOUT)
         try:
             wait_for(lambda: "Ctrl-C stops everything" in log.read_text(), 180,
                      "make run to print its URLs")

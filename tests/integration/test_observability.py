@@ -24,8 +24,8 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from streams.kafka_local import LocalKafka
 from streams.testing import WorkerProcess, committed_lag, produce_orders, wait_for
+from tests.support.kafka_local import LocalKafka
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.produce_cli import produce_from_lines
+from streams.cli.produce import produce_from_lines
 from streams.settings import Settings
 from tests.integration.test_publisher import create_topic, read_all
 
@@ -52,7 +52,7 @@ async def test_unknown_topic_is_one_clear_error(kafka_bootstrap: str, unique_nam
 
 def test_runs_as_a_program_reading_stdin(kafka_bootstrap: str, unique_name: str) -> None:
     asyncio.run(create_topic(kafka_bootstrap, unique_name, partitions=1))
-    program = ("import sys; from streams.produce_cli import produce_from_lines; "
+    program = ("import sys; from streams.cli.produce import produce_from_lines; "
                "from streams.settings import Settings; "
                f"sys.exit(produce_from_lines(Settings.from_env(), {unique_name!r}, sys.stdin))")
     result = subprocess.run(

@@ -11,9 +11,9 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from streams.producer_service import create_producer_web_app, serve
-from streams.publisher import PublisherConfig
+from streams.kafka.publisher import PublisherConfig
 from streams.settings import Settings
+from streams.web.producer_service import create_producer_web_app, serve
 from tests.integration.test_publisher import create_topic, publisher_for, read_all
 
 pytestmark = pytest.mark.integration

@@ -14,10 +14,10 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from streams.errors import KafkaLauncherError, PublishError
-from streams.kafka_local import LocalKafka
-from streams.partitioner import key_partition
-from streams.publisher import Delivery, Outgoing, Publisher, PublisherConfig
+from streams.kafka.partitioner import key_partition
+from streams.kafka.publisher import Delivery, Outgoing, Publisher, PublisherConfig
 from streams.settings import Settings
+from tests.support.kafka_local import LocalKafka
 
 pytestmark = pytest.mark.integration
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from streams.harness import Harness
 from streams.testing import wait_for
+from tests.support.harness import Harness
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

@@ -19,7 +19,7 @@ from table_kit import (
     value_of,
 )
 
-from streams.partitioner import key_partition
+from streams.kafka.partitioner import key_partition
 from streams.testing import WorkerProcess, committed_lag, wait_for
 
 pytestmark = pytest.mark.integration

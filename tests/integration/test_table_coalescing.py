@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from aiokafka import AIOKafkaProducer
 
-from streams.admin import TopicSpec, ensure_topics
+from streams.kafka.admin import TopicSpec, ensure_topics
 from streams.testing import WorkerProcess, assigned_consumer, committed_lag, wait_for
 
 pytestmark = pytest.mark.integration

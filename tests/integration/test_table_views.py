@@ -20,8 +20,8 @@ from urllib.parse import quote
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
+from streams.state.windows import decode_window_key
 from streams.testing import WorkerProcess, wait_for
-from streams.windows import decode_window_key
 
 pytestmark = pytest.mark.integration
 

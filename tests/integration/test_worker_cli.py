@@ -69,7 +69,7 @@ def test_producer_command_serves_the_produce_api(kafka_bootstrap: str, output_di
     import json
     import urllib.request
 
-    from streams.admin import TopicSpec, ensure_topics
+    from streams.kafka.admin import TopicSpec, ensure_topics
     from streams.testing import wait_for
 
     asyncio.run(ensure_topics(kafka_bootstrap, [TopicSpec(unique_name, 3, 1)]))

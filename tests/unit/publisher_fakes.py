@@ -8,7 +8,7 @@ from typing import Any
 
 from aiokafka.structs import RecordMetadata, TopicPartition
 
-from streams.publisher import Publisher, PublisherConfig
+from streams.kafka.publisher import Publisher, PublisherConfig
 from streams.settings import Settings
 
 OK = "ok"

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from streams import Settings, batch_agent, create_app
-from streams.batch_processing import BatchProcessor, HandlerFailedError
-from streams.models import Message
-from streams.retry import Backoff
+from streams.processing.models import Message
+from streams.processing.processor import BatchProcessor, HandlerFailedError
+from streams.processing.retry import Backoff
 
 
 def event(offset: int, value: Any, partition: int = 0) -> Any:

@@ -10,7 +10,7 @@ from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.types import TP
 
 from streams import Settings, create_app
-from streams.batch_consumer import BatchingConsumer
+from streams.processing.consumer import BatchingConsumer
 
 SOURCE = TP("items", 0)
 

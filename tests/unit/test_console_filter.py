@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from streams.console.filters import FilterError, compile_filter
+from streams.web.console.filters import FilterError, compile_filter
 
 ORDER = {
     "key": "customer-7",

@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 import yaml
 
-from streams.publisher import PublisherConfig
+from streams.kafka.publisher import PublisherConfig
 from streams.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 from faust.types import TP
 from intervaltree import IntervalTree
 
-from streams.fetch_order import FetchOrder, known_empty
+from streams.processing.fetch_order import FetchOrder, known_empty
 
 SOURCE = TP("items", 0)
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from streams.checker import Fed, KillWindow, RebalanceWindow, analyse
-from streams.harness import Harness
 from streams.testing import WorkerProcess
+from tests.support.checker import Fed, KillWindow, RebalanceWindow, analyse
+from tests.support.harness import Harness
 
 
 def sink(*records: tuple[int, str, int], owned: bool = True) -> list[dict[str, Any]]:

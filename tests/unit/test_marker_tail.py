@@ -9,7 +9,7 @@ from typing import Any
 
 from faust.types import TP
 
-from streams.marker_tail import MarkerTailWatch
+from streams.processing.marker_tail import MarkerTailWatch
 
 CHANGELOG = TP("app-counts-changelog", 0)
 

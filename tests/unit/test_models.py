@@ -6,7 +6,7 @@ import faust
 import pytest
 
 from streams.errors import DecodeError
-from streams.models import Message, decode, to_message, transform_headers
+from streams.processing.models import Message, decode, to_message, transform_headers
 
 
 class Order(faust.Record, serializer="json"):

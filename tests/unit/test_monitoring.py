@@ -10,18 +10,22 @@ from aiokafka.errors import KafkaConnectionError, NodeNotReadyError
 from prometheus_client import REGISTRY, Gauge
 
 from streams import PerKeyTable, Settings, create_app
-from streams.monitoring import install_monitoring, monitoring_problems, prometheus_text
-from streams.monitoring_broker import (
+from streams.observability.broker import (
     BrokerWatch,
     client_options,
     error_text,
     group_state,
     partition_lag,
 )
-from streams.monitoring_metrics import replace_samples
-from streams.monitoring_sensor import PlatformSensor
-from streams.monitoring_state import partition_counts, recovery_remaining
-from streams.web import readiness_problems
+from streams.observability.monitoring import (
+    install_monitoring,
+    monitoring_problems,
+    prometheus_text,
+)
+from streams.observability.sensor import PlatformSensor
+from streams.observability.state import partition_counts, recovery_remaining
+from streams.observability.worker_metrics import replace_samples
+from streams.web.probes import readiness_problems
 
 TP0, TP1, TP2, TP3 = (TopicPartition("orders", p) for p in range(4))
 
@@ -174,12 +178,12 @@ def test_recovery_remaining_lists_every_table_and_kind() -> None:
 
 
 def test_metrics_docstring_is_the_list_of_every_exported_metric() -> None:
-    import streams.metrics
+    import streams.observability.metrics
 
     body, content_type = prometheus_text()
     assert content_type.startswith("text/plain")
     documented = {line.split("`")[1].split("{")[0].removesuffix("_total")
-                  for line in (streams.metrics.__doc__ or "").splitlines()
+                  for line in (streams.observability.metrics.__doc__ or "").splitlines()
                   if line.startswith("- `streams_")}
     # prometheus_client names a counter family with or without `_total` depending on
     # whether it has samples yet, and adds `_created` gauges: compare the bare names.

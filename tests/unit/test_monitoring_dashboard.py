@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-import streams.metrics
+import streams.observability.metrics
 
 ROOT = Path(__file__).resolve().parents[2]
 DASHBOARD = ROOT / "docker" / "grafana" / "dashboards" / "streams-platform.json"
@@ -20,7 +20,7 @@ HISTOGRAM_SUFFIXES = ("_bucket", "_count", "_sum")
 
 def documented_metrics() -> set[str]:
     return {line.split("`")[1].split("{")[0]
-            for line in (streams.metrics.__doc__ or "").splitlines()
+            for line in (streams.observability.metrics.__doc__ or "").splitlines()
             if line.startswith("- `streams_")}
 
 

@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from streams.partitioner import Partitioner, key_partition, murmur2_signed
+from streams.kafka.partitioner import Partitioner, key_partition, murmur2_signed
 
 # Computed with org.apache.kafka.common.utils.Utils from kafka-clients 4.1.1:
 # key -> (murmur2, toPositive(murmur2) % 3, toPositive(murmur2) % 12). The first rows are

@@ -11,7 +11,7 @@ import pytest
 from aiokafka.errors import MessageSizeTooLargeError
 
 from streams.errors import BrokerUnreachableError
-from streams.publisher import Publisher
+from streams.kafka.publisher import Publisher
 from streams.settings import Settings
 from tests.unit.publisher_fakes import HOLD, OK, FakeProducer, fast_config, started
 

@@ -15,7 +15,7 @@ from aiokafka.errors import (
 from prometheus_client import REGISTRY
 
 from streams.errors import PublishError, SettingsError, UnknownTopicError
-from streams.publisher import PublisherConfig, backoff_delay
+from streams.kafka.publisher import PublisherConfig, backoff_delay
 from tests.unit.publisher_fakes import HOLD, OK, FakeProducer, started
 
 

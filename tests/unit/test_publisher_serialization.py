@@ -10,7 +10,7 @@ import faust
 import pytest
 
 from streams.errors import PublishError
-from streams.publisher import Outgoing, encode_headers, encode_value
+from streams.kafka.publisher import Outgoing, encode_headers, encode_value
 from tests.unit.publisher_fakes import FakeProducer, started
 
 

@@ -11,7 +11,7 @@ from faust.types import TP
 from prometheus_client import REGISTRY
 
 from streams import PerKeyTable, Settings, SettingsError, create_app
-from streams.recovery import RecoveryProgress, remaining_records, tables_recovered
+from streams.state.recovery import RecoveryProgress, remaining_records, tables_recovered
 
 
 class Totals(faust.Record, serializer="json"):
@@ -94,7 +94,7 @@ async def test_changelog_records_are_counted_by_kind_and_reported_at_rebalance_e
     for tp, count in ((active, 3), (standby, 2)):
         for _ in range(count):
             await table.on_changelog_event(SimpleNamespace(message=SimpleNamespace(tp=tp)))
-    with caplog.at_level(logging.INFO, logger="streams.recovery"):
+    with caplog.at_level(logging.INFO, logger="streams.state.recovery"):
         progress.on_rebalance_end(app, {})
 
     assert sample("streams_table_recovery_records_total", table="totals", partition="0",

@@ -10,7 +10,7 @@ from typing import Any
 from faust.types import TP
 from intervaltree import IntervalTree
 
-from streams.source_positions import SourcePositions
+from streams.processing.source_positions import SourcePositions
 
 SOURCE = TP("items", 0)
 

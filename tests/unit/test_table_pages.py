@@ -3,7 +3,7 @@
 import pytest
 
 from streams import PerKeyTable, Settings, Tumbling, WindowedTable, create_app
-from streams.table_views import (
+from streams.web.table_views import (
     cursor_of,
     describe,
     parse_time,

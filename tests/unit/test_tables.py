@@ -10,8 +10,8 @@ from faust.streams import current_event
 
 from streams import Backoff, PerKeyTable, Settings, batch_agent, create_app
 from streams.errors import TableError
-from streams.models import Message
-from streams.tables import event_scope
+from streams.processing.models import Message
+from streams.state.tables import event_scope
 from tests.unit.table_fakes import with_recording_producer
 
 
@@ -124,7 +124,7 @@ async def test_a_retried_handler_call_counts_its_records_once() -> None:
 
 
 def test_partition_of_matches_kafkas_default_partitioner() -> None:
-    from streams.partitioner import key_partition
+    from streams.kafka.partitioner import key_partition
 
     totals = PerKeyTable("routing", value_type=Totals, default=Totals, register=False)
     create_app(Settings.from_env({"TABLE_STORE": "memory", "APP_ID": "unit-routing"}),

@@ -9,7 +9,7 @@ import pytest
 from faust.types import TP
 
 from streams import Settings, batch_agent, create_app
-from streams.transactions import (
+from streams.processing.transactions import (
     _by_partition,
     in_transactions,
     prepare_worker,

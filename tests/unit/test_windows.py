@@ -9,8 +9,8 @@ import pytest
 
 from streams import Hopping, Settings, Tumbling, WindowedTable, batch_agent, create_app
 from streams.errors import TableError
-from streams.models import Message
-from streams.windows import (
+from streams.processing.models import Message
+from streams.state.windows import (
     WindowValue,
     decode_window_key,
     encode_window_key,
@@ -54,7 +54,7 @@ def test_key_alone_is_its_raw_bytes_so_lookups_route_like_the_source_record() ->
     assert changelog.prepare_key("customer-7", None)[0] == b"customer-7"
     assert (changelog.prepare_key(("c", (60.0, 119.9)), None)[0]
             == encode_window_key("c", 60.0, 119.9))
-    from streams.partitioner import key_partition
+    from streams.kafka.partitioner import key_partition
     assert table.partition_of("customer-7") == key_partition(b"customer-7", 3)
 
 

@@ -1,0 +1,1 @@
+"""The commands beside Faust's `worker`: producer, produce, dlq replay."""

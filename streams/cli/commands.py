@@ -1,0 +1,67 @@
+"""The platform's own commands beside Faust's `worker`: `producer`, `produce`.
+
+They are added to Faust's command group, so `python worker.py --help` and
+`faust -A worker --help` list them with Faust's commands.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+import click
+from faust.cli.base import cli as faust_cli
+
+from streams.settings import Settings
+
+
+def register_commands(settings: Settings) -> None:
+    """Add the platform commands to Faust's CLI (idempotent)."""
+
+    @click.command(name="producer")
+    def producer() -> None:
+        """Serve the producer HTTP API (PRODUCER_HOST:PRODUCER_PORT, default :8888)."""
+        from streams.web.producer_service import run_producer_service
+
+        sys.exit(run_producer_service(settings))
+
+    @click.command(name="produce")
+    @click.argument("topic")
+    @click.argument("source", type=click.File("r"), default="-")
+    def produce(topic: str, source: TextIO) -> None:
+        """Publish JSON lines {"key":..,"value":..,"headers":..} from SOURCE (default stdin)."""
+        from streams.cli.produce import produce_from_lines
+
+        sys.exit(produce_from_lines(settings, topic, source))
+
+    @click.group(name="dlq")
+    def dlq() -> None:
+        """Dead letters: replay them to their original topic."""
+
+    @dlq.command(name="replay")
+    @click.argument("topic")
+    @click.option("--limit", type=click.IntRange(min=1), default=None,
+                  help="Replay at most this many dead letters.")
+    @click.option("--where", "where", default=None,
+                  help="Only letters whose header matches: HEADER=VALUE, HEADER!=VALUE or "
+                       "HEADER~TEXT, e.g. x-error-type=ValueError.")
+    def replay(topic: str, limit: int | None, where: str | None) -> None:
+        """Republish the dead letters of TOPIC (from TOPIC.dlq) to TOPIC."""
+        import asyncio
+
+        from streams.processing.dlq_replay import Where, replay_dead_letters
+
+        try:
+            condition = Where.parse(where) if where else None
+            result = asyncio.run(replay_dead_letters(
+                settings.bootstrap_servers, topic, limit=limit, where=condition))
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        print(f"replayed {result.replayed} dead letters of {topic} "
+              f"({result.skipped} left in {topic}.dlq)")
+        sys.exit(0)
+
+    for command in (producer, produce, dlq):
+        if command.name not in faust_cli.commands:
+            faust_cli.add_command(command)

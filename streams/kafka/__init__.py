@@ -1,0 +1,1 @@
+"""Kafka as a client: topic administration, the publisher, the partitioner, partition reads."""

@@ -1,0 +1,1 @@
+"""What an operator watches: metrics, the Faust sensor, broker and lag monitoring, logs."""

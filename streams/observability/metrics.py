@@ -1,0 +1,147 @@
+"""Prometheus metrics of the platform, defined once and shared by every component.
+
+Labels are bounded: `topic` takes the topics a process writes to (a deployment has a few),
+`error` takes exception class names, which form a closed set.
+
+Producer side (`Publisher`, the producer service and the produce CLI):
+
+- `streams_producer_messages_total{topic}`: records acknowledged by Kafka.
+- `streams_producer_bytes_total{topic}`: key + value bytes of acknowledged records.
+- `streams_producer_send_latency_seconds{topic}`: from `publish` to the acknowledgement,
+  including retries.
+- `streams_producer_records_per_request`: records in one `publish_many` call or HTTP request.
+- `streams_producer_errors_total{topic,error}`: records given up on, by exception class.
+- `streams_producer_retries_total{topic}`: attempts after the first.
+
+Consumer side (batch agents):
+
+- `streams_consumer_messages_total{agent,topic}`: records whose batch finished (handled or
+  dead-lettered) and was acknowledged.
+- `streams_consumer_batch_size{agent}`: records per batch handed to the handler.
+- `streams_consumer_batch_seconds{agent}`: handler time per batch, retries included.
+- `streams_consumer_retries_total{agent}`: handler attempts after the first.
+- `streams_consumer_dead_letters_total{topic,error}`: records sent to `<topic>.dlq`.
+
+Worker state (defined in `streams/observability/worker_metrics.py`, fed by the sensors
+`install_monitoring` adds; `partition` takes partition numbers, `state` Kafka's group
+states, `role` active/standby, `kind` active/standby). Lag, group state and members are
+read from the cluster: every worker of a group reports the same values.
+
+- `streams_consumer_commit_seconds`: time of an offset commit that moved an offset.
+- `streams_consumer_lag{topic,partition}`: log end offset minus the group's committed
+  offset (the log start when none), refreshed every 5 s.
+- `streams_consumer_lag_updated_timestamp_seconds`: when the lag was last read.
+- `streams_consumer_group_state{state}`: 1 for the group's current state, 0 for the others.
+- `streams_consumer_group_members`: members of the app's consumer group.
+- `streams_partitions_assigned{topic,role}`: partitions assigned to this worker.
+- `streams_partition_assigned{topic,partition}`: 1 for each active partition this worker
+  owns (streams/observability/assignment.py; also at `GET /api/assignment`).
+- `streams_rebalances_total`: rebalances this worker took part in.
+- `streams_rebalancing`: 1 while a rebalance (table recovery included) is in progress.
+- `streams_rebalance_seconds`: rebalance duration, from revocation to recovered tables.
+- `streams_table_keys{table}`: keys in the table partitions this worker serves.
+- `streams_table_keys_updated_timestamp_seconds`: Unix time the keys were last counted.
+- `streams_table_recovery_remaining{table,kind}`: changelog records still to be read.
+- `streams_table_recovering`: 1 while active table partitions are being restored.
+- `streams_table_recovery_remaining_records{table,partition,kind}`: changelog records
+  still to be read per table partition (`streams/state/recovery.py`).
+- `streams_table_recovery_records_total{table,partition,kind}`: changelog records applied
+  to the worker's table partitions: `active` while restoring partitions it serves,
+  `standby` while keeping standby replicas warm.
+- `streams_tables_recovered`: 1 when the active table partitions are up to date with
+  their changelogs (no rebalance or recovery running), else 0.
+- `streams_broker_up`: 1 if the cluster answered the last connectivity probe (every 5 s).
+- `streams_broker_errors_total{error}`: failed probes, by exception class.
+- `streams_broker_last_error{error}`: 1 for the class of the latest failed probe.
+- `streams_broker_last_error_timestamp_seconds`: Unix time of the latest failed probe.
+
+Processing guarantee (defined in `streams/processing/transactions.py`):
+
+- `streams_processing_guarantee_info{guarantee,isolation_level}`: PROCESSING_GUARANTEE and
+  the isolation level the worker's consumer really uses.
+- `streams_transactional_producer{transactional_id}`: 1 per started transactional producer
+  (exactly_once: one per assigned partition).
+- `streams_transactions_total{outcome}`: batch-part transactions `committed` or `aborted`.
+- `streams_source_refetches_total`: times a source partition was seeked back because the
+  fetcher skipped records (streams.processing.fetch_order).
+- `streams_source_records_dropped_total{reason}`: source records dropped unprocessed,
+  `committed_already` (delivered again) or `after_missing` (after a hole, until it is
+  fetched again).
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+PRODUCER_MESSAGES = Counter(
+    "streams_producer_messages_total", "Records acknowledged by Kafka", ["topic"]
+)
+PRODUCER_BYTES = Counter(
+    "streams_producer_bytes_total", "Key and value bytes of acknowledged records", ["topic"]
+)
+PRODUCER_SEND_LATENCY = Histogram(
+    "streams_producer_send_latency_seconds",
+    "Time from publish to acknowledgement, retries included",
+    ["topic"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+PRODUCER_RECORDS_PER_REQUEST = Histogram(
+    "streams_producer_records_per_request",
+    "Records in one publish_many call or HTTP produce request",
+    buckets=(1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000, 50000),
+)
+PRODUCER_ERRORS = Counter(
+    "streams_producer_errors_total", "Records that could not be published", ["topic", "error"]
+)
+PRODUCER_RETRIES = Counter(
+    "streams_producer_retries_total", "Publish attempts after the first", ["topic"]
+)
+
+CONSUMER_MESSAGES = Counter(
+    "streams_consumer_messages_total", "Records processed and acknowledged", ["agent", "topic"]
+)
+CONSUMER_BATCH_SIZE = Histogram(
+    "streams_consumer_batch_size", "Records per batch handed to the handler", ["agent"],
+    buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 10000),
+)
+CONSUMER_BATCH_SECONDS = Histogram(
+    "streams_consumer_batch_seconds", "Handler time per batch, retries included", ["agent"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+CONSUMER_RETRIES = Counter(
+    "streams_consumer_retries_total", "Handler attempts after the first", ["agent"]
+)
+DEAD_LETTERS = Counter(
+    "streams_consumer_dead_letters_total", "Records sent to the dead-letter topic",
+    ["topic", "error"],
+)
+SOURCE_REFETCHES = Counter(
+    "streams_source_refetches_total",
+    "Times a source partition was seeked back because records were not delivered in order",
+)
+SOURCE_RECORDS_DROPPED = Counter(
+    "streams_source_records_dropped_total",
+    "Source records dropped unprocessed because they were committed already (delivered "
+    "again) or came after records not delivered yet", ["reason"],
+)
+
+TABLE_RECOVERY_RECORDS = Counter(
+    "streams_table_recovery_records_total",
+    "Changelog records applied to table partitions, by kind (active: restoring partitions "
+    "this worker serves; standby: keeping replicas warm)",
+    ["table", "partition", "kind"],
+)
+TABLE_RECOVERY_REMAINING_RECORDS = Gauge(
+    "streams_table_recovery_remaining_records",
+    "Changelog records still to be read, per table partition and kind",
+    ["table", "partition", "kind"],
+)
+TABLES_RECOVERED = Gauge(
+    "streams_tables_recovered",
+    "1 when the active table partitions are up to date with their changelogs, else 0",
+)
+PARTITION_ASSIGNED = Gauge(
+    "streams_partition_assigned",
+    "1 for each partition this worker owns (active), by topic and partition",
+    ["topic", "partition"],
+)

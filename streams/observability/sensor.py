@@ -1,0 +1,55 @@
+"""A Faust sensor for what only Faust sees happen: rebalances and offset commits.
+
+Faust calls sensors synchronously from its consumer and app (faust/sensors/base.py), so
+each hook only does a few dictionary and metric operations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from time import monotonic
+from typing import Any
+
+from faust.sensors import Sensor
+
+from streams.observability.worker_metrics import (
+    COMMIT_SECONDS,
+    REBALANCE_SECONDS,
+    REBALANCES,
+    REBALANCING,
+)
+
+
+class PlatformSensor(Sensor):
+    """Counts rebalances and times them and the offset commits."""
+
+    def on_rebalance_start(self, app: Any) -> dict[str, Any]:
+        REBALANCES.inc()
+        REBALANCING.set(1)
+        return {"time_start": monotonic()}
+
+    def on_rebalance_end(self, app: Any, state: dict[str, Any]) -> None:
+        # Faust calls this once the new assignment is recovered, so the duration includes
+        # table recovery: the time the worker could not serve.
+        REBALANCE_SECONDS.observe(monotonic() - state["time_start"])
+        REBALANCING.set(0)
+
+    def on_commit_initiated(self, consumer: Any) -> Any:
+        return monotonic(), committed_offsets(consumer)
+
+    def on_commit_completed(self, consumer: Any, state: Any) -> None:
+        # Faust runs a commit round every `broker_commit_interval` whether or not anything
+        # was acknowledged; only rounds that moved an offset say how long a commit takes.
+        started, before = state
+        if before is None or committed_offsets(consumer) != before:
+            COMMIT_SECONDS.observe(monotonic() - started)
+
+
+def committed_offsets(consumer: Any) -> Mapping[Any, Any] | None:
+    """A copy of the offsets Faust's consumer last committed, by topic partition.
+
+    Faust keeps them in `Consumer._committed_offset` (faust-streaming 0.15, pinned); if a
+    later version drops it, this returns None and every commit round is timed.
+    """
+    offsets = getattr(consumer, "_committed_offset", None)
+    return dict(offsets) if offsets is not None else None

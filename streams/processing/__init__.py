@@ -1,0 +1,1 @@
+"""Records to handlers: batch agents, batches, models, retries, dead letters, exactly-once."""

@@ -1,0 +1,191 @@
+"""Platform models: the `Message` a handler receives, and the transform that builds it.
+
+`to_message` is the seed's `transformMessage` + `transformMessageHeaders`: Kafka's record
+coordinates are kept as they are, the key and value are decoded into the declared types,
+and headers become a mapping of str to bytes. A record that cannot be decoded raises
+`DecodeError` naming its coordinates, so the caller can dead-letter it instead of crashing.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Generic, TypeVar
+
+import faust
+
+from streams.errors import DecodeError
+
+T = TypeVar("T")
+K = TypeVar("K")
+
+
+@dataclass(frozen=True, slots=True)
+class Message(Generic[T]):
+    """One Kafka record, decoded.
+
+    `timestamp` is the record's timestamp in UTC; `headers` maps header names to their raw
+    bytes (a repeated header keeps its last value, as in the seed's transform).
+    `raw_key`/`raw_value` are the bytes as they were on the topic (used for dead letters).
+    """
+
+    topic: str
+    partition: int
+    offset: int
+    key: Any
+    value: T
+    timestamp: datetime
+    headers: Mapping[str, bytes] = field(default_factory=dict)
+    raw_key: bytes | None = field(default=None, repr=False, compare=False)
+    raw_value: bytes | None = field(default=None, repr=False, compare=False)
+    # The Faust event this message came from: table writes made for this message go to
+    # the changelog partition of its record (see streams.state.tables).
+    event: Any = field(default=None, repr=False, compare=False)
+
+    @property
+    def coordinates(self) -> str:
+        """`topic[partition]@offset`, for logs and errors."""
+        return f"{self.topic}[{self.partition}]@{self.offset}"
+
+
+def transform_headers(headers: Iterable[tuple[str, bytes | None]] | Mapping[str, Any] | None,
+                      ) -> dict[str, bytes]:
+    """Kafka headers (a list of pairs, or Faust's mapping) as `{name: bytes}`."""
+    if not headers:
+        return {}
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    result: dict[str, bytes] = {}
+    for name, value in pairs:
+        if isinstance(value, str):
+            value = value.encode()
+        result[str(name)] = b"" if value is None else bytes(value)
+    return result
+
+
+def decode(raw: bytes | None, declared: type[Any] | None, what: str) -> Any:
+    """Decode raw bytes into `declared`: bytes, str, a Faust Record, a dataclass, or JSON.
+
+    `None` (or `object`) as the declared type means JSON when the bytes are JSON-looking
+    text, else the bytes unchanged. Raises `ValueError` saying what went wrong.
+    """
+    if raw is None:
+        return None
+    if declared is bytes:
+        return raw
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{what} is not UTF-8 text: {exc}") from None
+    if declared is str:
+        return text
+    if declared is int:
+        try:
+            return int(text)
+        except ValueError:
+            raise ValueError(f"{what} {text[:40]!r} is not an integer") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        if declared in (None, object):
+            return raw
+        raise ValueError(f"{what} is not valid JSON: {exc}") from None
+    if declared in (None, object, dict, Any):
+        return data
+    return _build(declared, data, what)
+
+
+def check_decodable(declared: type[Any] | None, what: str) -> None:
+    """Raise `TypeError` now if records can never be decoded into `declared`.
+
+    Called when an agent is declared, so a wrong type stops the deployment at start instead
+    of dead-lettering every record.
+    """
+    if declared in (None, object, dict, Any, bytes, str, int):
+        return
+    if isinstance(declared, type) and (issubclass(declared, faust.Record)
+                                       or dataclasses.is_dataclass(declared)):
+        return
+    raise TypeError(f"cannot decode a {what} into {declared!r}: use bytes, str, int, dict, "
+                    "a faust.Record or a dataclass")
+
+
+def _build(declared: type[Any], data: Any, what: str) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} must be a JSON object for {declared.__name__}, "
+                         f"got {type(data).__name__}")
+    if isinstance(declared, type) and issubclass(declared, faust.Record):
+        names = set(declared._options.fields)  # type: ignore[attr-defined]
+        _check_fields(declared, data, names, what)
+        try:
+            instance = declared.from_data(data)
+            instance.validate_or_raise()
+        except Exception as exc:
+            raise ValueError(f"{what} does not fit {declared.__name__}: {exc}") from None
+        return instance
+    if dataclasses.is_dataclass(declared):
+        names = {f.name for f in dataclasses.fields(declared)}
+        _check_fields(declared, data, names, what)
+        try:
+            return declared(**data)
+        except TypeError as exc:
+            raise ValueError(f"{what} does not fit {declared.__name__}: {exc}") from None
+    raise TypeError(f"cannot decode into {declared!r}: use bytes, str, int, dict, "
+                    "a faust.Record or a dataclass")
+
+
+def _check_fields(declared: type[Any], data: dict[str, Any], names: set[str], what: str) -> None:
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"{what} has fields {unknown} that {declared.__name__} does not know")
+
+
+def to_message(event: Any, value_type: type[T] | None, key_type: type[Any] | None = str,
+               ) -> Message[T]:
+    """Turn a Faust event of a raw-bytes topic into a platform `Message`.
+
+    Raises `DecodeError` with the record's coordinates when the key or value don't decode.
+    """
+    record = event.message
+    coordinates = f"{record.topic}[{record.partition}]@{record.offset}"
+    # Whatever the record's bytes, headers or timestamp hold must end as a dead letter, never
+    # as an exception that stops the agent: a record that stops the agent is never committed,
+    # so every worker that takes the partition over would stop on it too (a crash loop).
+    # Hence any Exception, not only ValueError: RecursionError from deeply nested JSON,
+    # OverflowError from a timestamp out of datetime's range, MemoryError from a huge value,
+    # whatever a Record's own validation raises.
+    try:
+        key = decode(record.key, key_type, "key")
+        value = decode(record.value, value_type, "value")
+        timestamp = _record_time(record.timestamp)
+        headers = transform_headers(record.headers)
+    except ValueError as exc:
+        raise DecodeError(f"{coordinates}: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - see above
+        raise DecodeError(f"{coordinates}: cannot decode the record: "
+                          f"{type(exc).__name__}: {_shorten(str(exc))}") from None
+    return Message(
+        topic=record.topic,
+        partition=record.partition,
+        offset=record.offset,
+        key=key,
+        value=value,
+        timestamp=timestamp,
+        headers=headers,
+        raw_key=record.key,
+        raw_value=record.value,
+        event=event,
+    )
+
+
+def _record_time(timestamp: float) -> datetime:
+    try:
+        return datetime.fromtimestamp(timestamp, tz=UTC)
+    except (ValueError, OverflowError, OSError) as exc:
+        raise ValueError(f"record timestamp {timestamp!r} is not a valid time: {exc}") from None
+
+
+def _shorten(text: str, limit: int = 200) -> str:
+    return text if len(text) <= limit else text[:limit] + "..."

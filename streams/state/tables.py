@@ -1,0 +1,217 @@
+"""Per-key tables for batch handlers, on Faust tables backed by RocksDB (rocksdict).
+
+Faust only lets a table be written while a stream is on an event: the write goes to the
+changelog partition of that event's record, and RocksDB keeps one database per partition.
+A batch handler has many records at once and none "current", so a plain `table[k] = v`
+fails with "Cannot modify table key from outside of stream iteration".
+
+`PerKeyTable.batch()` is the supported way: it collects the handler's updates, coalescing
+repeated updates of a key, and when the block ends hands each key's last value to the
+batch's pending writes (streams.state.writes), marked with the partition of the last
+record that touched it. After the handler returned, the agent writes them to the
+changelog, waits for the acknowledgements, writes RocksDB, and only then acknowledges the
+records. A handler call that raises writes nothing: a retried call starts from the same
+state.
+
+Example::
+
+    customer_totals = PerKeyTable("customer_totals", value_type=CustomerTotals,
+                                  default=CustomerTotals)
+
+    @batch_agent("orders", value_type=Order)
+    async def count_orders(batch: list[Message[Order]]) -> None:
+        with customer_totals.batch() as totals:
+            for message in batch:
+                current = totals.get(message.key)
+                totals.set(message, message.key, current.add(message.value.amount))
+"""
+
+from __future__ import annotations
+
+import contextlib
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import faust
+from faust.streams import _current_event  # see event_scope()
+
+from streams.errors import TableError
+from streams.kafka.partitioner import key_partition
+from streams.processing.models import Message
+from streams.state import writes as table_writes
+
+V = TypeVar("V")
+
+#: Tables declared at import time of the deployment's modules, bound by `create_app`.
+DECLARED_TABLES: list[PerKeyTable[Any]] = []
+
+
+@contextlib.contextmanager
+def event_scope(event: Any) -> Iterator[None]:
+    """Make `event` Faust's current event for the duration of the block.
+
+    This is the same context variable Faust's own stream loop sets for each event
+    (faust.streams.Stream._set_current_event); the table code reads it to choose the
+    changelog partition. It is private to Faust, hence pinned and tested
+    (tests/unit/test_tables.py) against the Faust version in pyproject.toml.
+    """
+    token = _current_event.set(weakref.ref(event))
+    try:
+        yield
+    finally:
+        _current_event.reset(token)
+
+
+@dataclass(eq=False)
+class PerKeyTable(Generic[V]):
+    """A per-key table declared by a deployment; bound to the Faust app at start.
+
+    `value_type` is a faust.Record (or int/float/str); `default` makes the value of a key
+    never seen (a callable with no arguments, like the Record class itself).
+    `store="memory"` keeps the table in memory only (tests); the default is RocksDB.
+    """
+
+    name: str
+    value_type: type[V]
+    default: Callable[[], V]
+    key_type: type[Any] = str
+    partitions: int | None = None
+    store: str | None = None
+    help: str = ""
+    register: bool = True
+    _table: Any = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.register:
+            DECLARED_TABLES.append(self)
+
+    def bind(self, app: faust.App, *, default_store: str, partitions: int) -> None:
+        """Create the Faust table on `app` (called by `create_app`)."""
+        store = self.store or default_store
+        self._table = app.Table(
+            self.name,
+            default=self.default,
+            key_type=self.key_type,
+            value_type=self.value_type,
+            partitions=self.partitions or partitions,
+            store=_store_url(store),
+            options={"driver": "rocksdict"} if store == "rocksdb" else None,
+            help=self.help,
+        )
+        if self.key_type is str:
+            # Changelog and RocksDB keys are the source record's key bytes (plain UTF-8,
+            # not Faust's default JSON with quotes), so a key hashes to the same partition
+            # in the source topic, the changelog and Faust's lookup routing. The store is
+            # created lazily from `key_serializer`; the changelog topic already exists and
+            # is changed in place (Topic.derive would lose its acks=False).
+            self._table.key_serializer = "raw"
+            changelog = self._table.changelog_topic
+            changelog.key_serializer = "raw"
+            if changelog.schema is not None:  # the table's own Schema, not a shared one
+                changelog.schema.key_serializer = "raw"
+
+    @property
+    def faust_table(self) -> Any:
+        """The underlying Faust table (for views and advanced use)."""
+        return bound_table(self.name, self._table)
+
+    def get(self, key: Any) -> V | None:
+        """The stored value of `key` on this worker, or None if it has none."""
+        return self.faust_table.data.get(key)  # type: ignore[no-any-return]
+
+    def partition_of(self, key: Any) -> int:
+        """The partition Kafka's default (murmur2) partitioner gives `key` in this table."""
+        table = self.faust_table
+        serialized = table.changelog_topic.prepare_key(key, None)[0]
+        return key_partition(serialized, table.partitions or table.app.conf.topic_partitions)
+
+    def batch(self) -> TableBatch[V]:
+        """Collect a batch's updates; they are written when the `with` block ends cleanly."""
+        return TableBatch(self)
+
+
+def bound_table(name: str, table: Any | None) -> Any:
+    """`table`, the Faust table of platform table `name`, or a TableError saying how to
+    bind it if it is not bound yet."""
+    if table is None:
+        raise TableError(f"table {name!r} is not bound to an app yet: "
+                         "pass it to create_app() or declare it in tables/")
+    return table
+
+
+class TableBatch(Generic[V]):
+    """The pending updates of one block: reads see them, the batch gets them at the end."""
+
+    def __init__(self, table: PerKeyTable[V]) -> None:
+        self._table = table
+        self._pending: dict[Any, tuple[V, int]] = {}
+
+    def __enter__(self) -> TableBatch[V]:
+        return self
+
+    def __exit__(self, exc_type: Any, *_: Any) -> None:
+        if exc_type is None:
+            self.flush()
+        self._pending.clear()
+
+    def get(self, key: Any) -> V:
+        """The value of `key` including this batch's pending updates, else the default."""
+        if key in self._pending:
+            return self._pending[key][0]
+        writes = table_writes.current()
+        if writes is not None:
+            table = self._table.faust_table
+            change = writes.get(table, table.data._encode_key(key))
+            if change is not None:
+                return change.value  # type: ignore[no-any-return]
+        stored = self._table.get(key)
+        return self._table.default() if stored is None else stored
+
+    def set(self, message: Message[Any], key: Any, value: V) -> None:
+        """Set `key` to `value` because of `message` (its partition gets the change).
+
+        The key must belong to the partition the message came from, as Kafka's default
+        partitioner places it: lookups are routed to the worker owning that partition,
+        and a key stored elsewhere could never be found. A message keyed otherwise (or not
+        at all) raises `TableError`, so the record ends up in the dead-letter topic with
+        that reason instead of silently corrupting the table.
+        """
+        expected = self._table.partition_of(key)
+        if expected != message.partition:
+            raise TableError(
+                f"{message.coordinates}: key {key!r} of table {self._table.name!r} belongs to "
+                f"partition {expected}, the record came from partition {message.partition}; "
+                "publish the record keyed by the table key")
+        self._pending[key] = (value, message.partition)
+
+    def update(self, message: Message[Any], key: Any, change: Callable[[V], V]) -> V:
+        """Apply `change` to the current value of `key`; return the new value."""
+        value = change(self.get(key))
+        self.set(message, key, value)
+        return value
+
+    def __len__(self) -> int:
+        return len(self._pending)
+
+    def flush(self) -> None:
+        """Hand every pending key, once, to the batch's writes (see streams.state.writes)."""
+        writes = table_writes.current()
+        if writes is None:
+            raise TableError(f"table {self._table.name!r} was changed outside a batch "
+                             "handler: use table.batch() inside a @batch_agent handler")
+        table = self._table.faust_table
+        store = table.data
+        for key, (value, partition) in self._pending.items():
+            writes.put(table_writes.Change(table, partition, key, value,
+                                           store._encode_key(key), store._encode_value(value)))
+        self._pending.clear()
+
+
+def _store_url(store: str) -> str:
+    if store == "rocksdb":
+        return "rocksdb://"
+    if store == "memory":
+        return "memory://"
+    raise TableError(f"unknown table store {store!r}: use 'rocksdb' or 'memory'")

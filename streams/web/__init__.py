@@ -1,0 +1,1 @@
+"""HTTP surfaces: probes, table views, the dashboard and its API, the producer service."""

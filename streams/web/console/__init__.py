@@ -1,0 +1,50 @@
+"""The dashboard: a JSON API under `/api/` and the pages at `/`, on the worker's web server.
+
+`register_console(app)` mounts both on a worker app built by `create_app`. Each screen has
+its own module and API: `topics` (cluster, topics, partitions), `groups` (consumer groups,
+lag, offset reset), `messages` (browse, search, export, produce), `tables` (browse a table),
+`dead_letters` (list and replay), `live` (metrics over Server-Sent Events). `filters` is
+the safe filter language of message search. The pages in `static/` are plain HTML, CSS and
+JavaScript: nothing to build.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+
+from streams.web.console import dead_letters, groups, live, messages, tables, topics
+from streams.web.console._http import CONSOLE, Console
+
+__all__ = ["STATIC_DIR", "register_console"]
+
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+
+
+async def _index(request: web.Request) -> web.FileResponse:
+    return web.FileResponse(STATIC_DIR / "index.html",
+                            headers={"Cache-Control": "no-cache"})
+
+
+def register_console(app: Any) -> None:
+    """Mount the dashboard API and pages on the worker `app` (a `PlatformApp`).
+
+    The API reuses the app's settings for its Kafka clients; they connect on first use
+    and close with the web server.
+    """
+    console = Console(app, app.platform_settings)
+    web_app: web.Application = app.web.web_app
+    web_app[CONSOLE] = console
+    router = web_app.router
+    # The page at "/" is added before Faust's own index blueprint, so it wins.
+    router.add_get("/", _index)
+    router.add_static("/static/", STATIC_DIR, append_version=False)
+    for screen in (topics, messages, groups, tables, dead_letters, live):
+        screen.add_routes(router)
+
+    async def stop(_: web.Application) -> None:
+        await console.close()
+
+    web_app.on_shutdown.append(stop)

@@ -1,0 +1,189 @@
+"""What every console endpoint shares: JSON errors, query parsing and the Kafka clients.
+
+Handlers are plain aiohttp handlers on the worker's web server. They raise `ApiError` for
+input they refuse; `api` turns it (and Kafka errors) into `{"error": ..., "status": ...}`,
+the same shape as the table views in `streams.web.probes`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, cast
+
+from aiohttp import web
+from aiokafka import AIOKafkaConsumer
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+
+from streams.kafka.publisher import Publisher, topic_name_problem
+from streams.settings import Settings
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+CONSOLE = web.AppKey("streams_console", object)
+
+
+class ApiError(Exception):
+    """A request the console refuses, with the HTTP status and a message for people."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def error_response(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message, "status": status}, status=status)
+
+
+def api(handler: Handler) -> Handler:
+    """Answer `ApiError` and Kafka failures as JSON errors instead of HTML 500 pages."""
+
+    @functools.wraps(handler)
+    async def wrapped(request: web.Request) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return error_response(exc.status, exc.message)
+        except (KafkaConnectionError, KafkaTimeoutError, TimeoutError) as exc:
+            return error_response(503, f"Kafka did not answer: {type(exc).__name__}: {exc}")
+        except KafkaError as exc:
+            return error_response(502, f"Kafka refused: {type(exc).__name__}: {exc}")
+
+    return wrapped
+
+
+def int_param(request: web.Request, name: str, default: int | None, *, low: int = 0,
+              high: int | None = None) -> int | None:
+    """An integer query parameter within [low, high]; 400 with a message otherwise."""
+    raw = request.query.get(name, "").strip()
+    if raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name}={raw!r} is not an integer") from None
+    if value < low:
+        raise ApiError(400, f"{name}={value} is below the minimum {low}")
+    if high is not None and value > high:
+        raise ApiError(400, f"{name}={value} is over the cap {high}")
+    return value
+
+
+async def json_body(request: web.Request) -> dict[str, Any]:
+    """The request's JSON object body, or 400 saying why not."""
+    try:
+        body = json.loads(await request.read() or b"null")
+    except ValueError as exc:
+        raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+    if not isinstance(body, dict):
+        raise ApiError(400, "the body must be a JSON object")
+    return body
+
+
+def checked_topic_name(name: str) -> str:
+    problem = topic_name_problem(name)
+    if problem is not None:
+        raise ApiError(400, f"invalid topic name: {problem}")
+    return name
+
+
+def client_options(settings: Settings) -> dict[str, Any]:
+    """Bootstrap servers and credentials for the console's own Kafka clients."""
+    options: dict[str, Any] = {"bootstrap_servers": settings.bootstrap_servers}
+    if settings.sasl_mechanism is not None:
+        options.update(security_protocol="SASL_PLAINTEXT",
+                       sasl_mechanism=settings.sasl_mechanism,
+                       sasl_plain_username=settings.sasl_username,
+                       sasl_plain_password=str(settings.sasl_password))
+    return options
+
+
+class Console:
+    """Per-worker console state: settings, a shared admin client, the app it serves."""
+
+    def __init__(self, app: Any, settings: Settings) -> None:
+        self.app = app
+        self.settings = settings
+        self.stopping = asyncio.Event()
+        self._admin: AIOKafkaAdminClient | None = None
+        self._offsets: AIOKafkaConsumer | None = None
+        self._lock: asyncio.Lock | None = None
+        self._publisher: Publisher | None = None
+        self.live: Any = None  # the LiveSampler, made on the first /api/live request
+
+    @property
+    def group_id(self) -> str:
+        """The worker's consumer group (Faust names it after the app id)."""
+        return str(self.settings.app_id)
+
+    def client_options(self) -> dict[str, Any]:
+        return client_options(self.settings)
+
+    async def admin(self) -> AIOKafkaAdminClient:
+        """The shared admin client, connected on first use."""
+        async with self._once():
+            if self._admin is None:
+                admin = AIOKafkaAdminClient(request_timeout_ms=15_000, **self.client_options())
+                await admin.start()
+                self._admin = admin
+        return self._admin
+
+    async def offsets(self) -> AIOKafkaConsumer:
+        """A shared group-less consumer for offset look-ups (start, end, by time)."""
+        async with self._once():
+            if self._offsets is None:
+                consumer = AIOKafkaConsumer(enable_auto_commit=False,
+                                            request_timeout_ms=15_000, **self.client_options())
+                await consumer.start()
+                self._offsets = consumer
+        return self._offsets
+
+    async def publisher(self) -> Publisher:
+        """The platform's `Publisher` (acks=all, idempotent) for records sent from the UI."""
+        async with self._once():
+            if self._publisher is None:
+                publisher = Publisher(self.settings, client_id="streams-console")
+                await publisher.start()
+                self._publisher = publisher
+        return self._publisher
+
+    def _once(self) -> asyncio.Lock:
+        if self._lock is None:  # created on the event loop that serves requests
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    @contextlib.asynccontextmanager
+    async def consumer(self, **options: Any) -> AsyncIterator[AIOKafkaConsumer]:
+        """A short-lived consumer without a group (browsing never commits)."""
+        consumer = AIOKafkaConsumer(enable_auto_commit=False, request_timeout_ms=15_000,
+                                    **{**self.client_options(), **options})
+        await consumer.start()
+        try:
+            yield consumer
+        finally:
+            await consumer.stop()
+
+    async def close(self) -> None:
+        self.stopping.set()
+        if self.live is not None:
+            await self.live.stop()
+        admin, self._admin = self._admin, None
+        if admin is not None:
+            await admin.close()
+        offsets, self._offsets = self._offsets, None
+        if offsets is not None:
+            await offsets.stop()
+        publisher, self._publisher = self._publisher, None
+        if publisher is not None:
+            await publisher.close()
+
+
+def console_of(request: web.Request) -> Console:
+    return cast(Console, request.app[CONSOLE])
