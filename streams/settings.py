@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from streams.errors import SettingsError
+from streams.kafka.partitioner import KEY_PARTITIONERS
 
 ProcessingGuarantee = Literal["at_least_once", "exactly_once"]
 TableStore = Literal["rocksdb", "memory"]
@@ -94,6 +95,20 @@ def _modules(raw: str) -> tuple[str, ...]:
     if not names or not all(re.fullmatch(r"[A-Za-z_][\w.]*", n) for n in names):
         raise ValueError("a comma-separated list of Python module names")
     return names
+
+
+def _topic_partitioners(raw: str) -> tuple[tuple[str, str], ...]:
+    """`orders:consistent_random,clicks:fnv1a` -> (("orders", "consistent_random"), ...)."""
+    allowed = _choice(*KEY_PARTITIONERS)
+    pairs = []
+    for part in (p.strip() for p in raw.split(",") if p.strip()):
+        topic, _, name = part.rpartition(":")
+        try:
+            pairs.append((_name(topic.strip()), allowed(name.strip())))
+        except ValueError:
+            raise ValueError("comma-separated topic:partitioner pairs, partitioner one of "
+                             + ", ".join(KEY_PARTITIONERS)) from None
+    return tuple(pairs)
 
 
 def _secret(raw: str) -> Secret:
@@ -215,6 +230,13 @@ class Settings:
     broker_session_timeout_s: float = _env(
         "BROKER_SESSION_TIMEOUT_S", _float(6, 90), 60.0,
         "how long a silent worker keeps its partitions before the group gives them away")
+    key_partitioner: str = _env(
+        "KEY_PARTITIONER", _choice(*KEY_PARTITIONERS), "murmur2",
+        "how the topics' producers place keyed records (tables check keys and route "
+        "lookups with it; Publisher publishes with it)")
+    key_partitioner_topics: tuple[tuple[str, str], ...] = _env(
+        "KEY_PARTITIONER_TOPICS", _topic_partitioners, (),
+        "per-topic KEY_PARTITIONER, e.g. orders:consistent_random,clicks:fnv1a")
     log_level: LogLevel = _env(
         "LOG_LEVEL", _choice("DEBUG", "INFO", "WARNING", "ERROR"), "INFO", "log level")
     log_format: LogFormat = _env(
@@ -234,6 +256,11 @@ class Settings:
         if host in ("0.0.0.0", "::"):
             host = socket.gethostname()  # a wildcard bind is not an address to reach
         return f"http://{host}:{self.web_port}"
+
+    def key_partitioner_for(self, topic: str) -> str:
+        """The key partitioner of `topic`: its KEY_PARTITIONER_TOPICS entry, else
+        KEY_PARTITIONER."""
+        return dict(self.key_partitioner_topics).get(topic, self.key_partitioner)
 
     @property
     def flush_interval(self) -> float:

@@ -1,51 +1,141 @@
-"""Choosing a partition: Kafka's murmur2 for keyed records, even round-robin for the rest.
+"""Choosing a partition: the key hash the topic's producers use, round-robin for the rest.
 
-Keyed records land where the Java client would put them (`toPositive(murmur2(key)) % n`),
-so producers in other languages and Kafka Streams agree on which partition owns a key.
-Keyless records go round-robin over all of the topic's partitions, one counter per topic,
-as the platform's seed service does; Kafka's newer "sticky" behaviour is deliberately not
-used, because it fills one partition per batch and leaves consumers unevenly loaded.
+Every Kafka client places a keyed record with a hash of the key bytes, but not all the same
+hash. Which one a topic's producers use is a setting (`KEY_PARTITIONER`, per topic
+`KEY_PARTITIONER_TOPICS`), because tables must know where a key lives:
 
-aiokafka's `murmur2` is a port of `org.apache.kafka.common.utils.Utils.murmur2`; the unit
-tests check it against values computed by the Java client itself.
+- `murmur2`: `toPositive(murmur2(key)) % n`, the Java client and Kafka Streams;
+  `murmur2_random` is librdkafka's Java-compatible option, the same for keyed records.
+- `consistent`, `consistent_random`: `crc32(key) % n`, librdkafka's (confluent-kafka for
+  Python, Go and .NET, kcat, rdkafka); `consistent_random` is its default.
+- `fnv1a`: `abs(int32(fnv1a_32(key)) % n)`, Sarama's (Go) default hash partitioner.
+
+The `_random` variants differ from their base only for keyless records, which go
+round-robin over all of the topic's partitions here, one counter per topic, as the
+platform's seed service does; Kafka's newer "sticky" behaviour is deliberately not used,
+because it fills one partition per batch and leaves consumers unevenly loaded.
+
+aiokafka's `murmur2` is a port of `org.apache.kafka.common.utils.Utils.murmur2`, librdkafka's
+`rd_crc32` is the zlib CRC-32; the unit tests check each against the reference clients.
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+import zlib
+from collections.abc import Callable, Iterator, Sequence
+from typing import Literal, get_args
 
 from aiokafka.partitioner import murmur2
 
-__all__ = ["Partitioner", "key_partition", "murmur2_signed"]
+__all__ = [
+    "KEY_PARTITIONERS", "PARTITIONER_HASHES", "KeyPartitioner", "Partitioner", "fnv1a_32",
+    "hash_of", "hash_placements", "key_partition", "murmur2_signed", "setting_for_hash",
+]
+
+KeyPartitioner = Literal["murmur2", "murmur2_random", "consistent", "consistent_random",
+                         "fnv1a"]
+KEY_PARTITIONERS: tuple[str, ...] = get_args(KeyPartitioner)
+
+_FNV_OFFSET = 0x811C9DC5
+_FNV_PRIME = 0x01000193
 
 
 def murmur2_signed(data: bytes) -> int:
     """The hash as Java's `Utils.murmur2` returns it (a signed 32-bit int)."""
-    value = murmur2(data)
+    return _int32(murmur2(data))
+
+
+def fnv1a_32(data: bytes) -> int:
+    """32-bit FNV-1a, as Go's `hash/fnv.New32a` computes it (unsigned)."""
+    value = _FNV_OFFSET
+    for byte in data:
+        value = ((value ^ byte) * _FNV_PRIME) & 0xFFFFFFFF
+    return value
+
+
+def _int32(value: int) -> int:
     return value - (1 << 32) if value >= 1 << 31 else value
 
 
-def key_partition(key: bytes, partition_count: int) -> int:
-    """The partition Kafka's default partitioner picks for `key` among `partition_count`."""
+def _murmur2_place(key: bytes, partition_count: int) -> int:
     return (murmur2(key) & 0x7FFFFFFF) % partition_count
 
 
-class Partitioner:
-    """Keyed: murmur2. Keyless: round-robin per topic.
+def _crc32_place(key: bytes, partition_count: int) -> int:
+    return zlib.crc32(key) % partition_count
 
-    `partition(topic, key, partitions)` is what `Publisher` calls. The instance is also an
-    aiokafka `partitioner=` callable, `(key, all_partitions, available) -> partition`; aiokafka
-    does not pass the topic there, so keyless records share one counter on that path.
+
+def _fnv1a_place(key: bytes, partition_count: int) -> int:
+    # Sarama: `int32(hasher.Sum32()) % numPartitions`, negated when negative. Go's % keeps
+    # the dividend's sign, so the result is |hash| mod n.
+    return abs(_int32(fnv1a_32(key))) % partition_count
+
+
+#: Hash name -> placement of a key among n partitions.
+PARTITIONER_HASHES: dict[str, Callable[[bytes, int], int]] = {
+    "murmur2": _murmur2_place,
+    "crc32": _crc32_place,
+    "fnv1a": _fnv1a_place,
+}
+
+_HASH_OF: dict[str, str] = {
+    "murmur2": "murmur2", "murmur2_random": "murmur2",
+    "consistent": "crc32", "consistent_random": "crc32",
+    "fnv1a": "fnv1a",
+}
+
+#: The setting to suggest for a hash: the name the client's own documentation uses.
+_SETTING_FOR_HASH = {"murmur2": "murmur2", "crc32": "consistent_random", "fnv1a": "fnv1a"}
+
+
+def hash_of(partitioner: str) -> str:
+    """The hash (`murmur2`, `crc32`, `fnv1a`) a partitioner setting places keys with."""
+    try:
+        return _HASH_OF[partitioner]
+    except KeyError:
+        raise ValueError(f"unknown key partitioner {partitioner!r}: use one of "
+                         f"{', '.join(KEY_PARTITIONERS)}") from None
+
+
+def setting_for_hash(hash_name: str) -> str:
+    """The partitioner setting that places keys with `hash_name`."""
+    return _SETTING_FOR_HASH[hash_name]
+
+
+def key_partition(key: bytes, partition_count: int, partitioner: str = "murmur2") -> int:
+    """The partition `partitioner` picks for `key` among `partition_count` (by default
+    Kafka's Java client's murmur2)."""
+    return PARTITIONER_HASHES[hash_of(partitioner)](key, partition_count)
+
+
+def hash_placements(key: bytes, partition: int, partition_count: int) -> list[str]:
+    """The hashes that put `key` on `partition` (several can, by chance, with few
+    partitions)."""
+    return [name for name, place in PARTITIONER_HASHES.items()
+            if place(key, partition_count) == partition]
+
+
+class Partitioner:
+    """Keyed: the topic's key partitioner. Keyless: round-robin per topic.
+
+    `partitioner_for(topic)` names the topic's key partitioner (by default always murmur2;
+    `Publisher` passes `Settings.key_partitioner_for`). `partition(topic, key, partitions)`
+    is what `Publisher` calls. The instance is also an aiokafka/Faust `partitioner=`
+    callable, `(key, all_partitions, available) -> partition`; neither passes the topic
+    there, so that path uses the partitioner of topic `""` (the global default) and
+    keyless records share one counter.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, partitioner_for: Callable[[str], str] | None = None) -> None:
+        self._partitioner_for = partitioner_for or (lambda topic: "murmur2")
         self._counters: dict[str, Iterator[int]] = {}
 
     def partition(self, topic: str, key: bytes | None, partitions: Sequence[int]) -> int:
         """Pick a partition of `topic` from its (sorted) partition ids."""
         if key is not None:
-            return partitions[key_partition(key, len(partitions))]
+            return partitions[key_partition(key, len(partitions),
+                                            self._partitioner_for(topic))]
         counter = self._counters.get(topic)
         if counter is None:
             counter = self._counters[topic] = itertools.count()

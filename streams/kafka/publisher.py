@@ -277,7 +277,7 @@ class Publisher:
         self._client_id = client_id
         self._producer_factory = producer_factory
         self._producer: AIOKafkaProducer | None = None
-        self._partitioner = Partitioner()
+        self._partitioner = Partitioner(settings.key_partitioner_for)
         self._partitions: dict[str, list[int]] = {}
         self._slots = asyncio.Semaphore(self.config.queue_size)
         self._tasks: set[asyncio.Task[None]] = set()

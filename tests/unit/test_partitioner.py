@@ -1,4 +1,4 @@
-"""The partitioner picks what Kafka's Java client picks, and spreads keyless records evenly."""
+"""The partitioner picks what the reference clients pick, and spreads keyless records evenly."""
 
 from __future__ import annotations
 
@@ -6,7 +6,13 @@ from collections import Counter
 
 import pytest
 
-from streams.kafka.partitioner import Partitioner, key_partition, murmur2_signed
+from streams.kafka.partitioner import (
+    Partitioner,
+    fnv1a_32,
+    hash_placements,
+    key_partition,
+    murmur2_signed,
+)
 
 # Computed with org.apache.kafka.common.utils.Utils from kafka-clients 4.1.1:
 # key -> (murmur2, toPositive(murmur2) % 3, toPositive(murmur2) % 12). The first rows are
@@ -29,6 +35,32 @@ JAVA_VECTORS = {
 }
 
 
+# Measured with kcat 1.7.1 (librdkafka 2.0.2, default partitioner consistent_random) on a
+# real broker: key -> (partition of 3, partition of 12).
+KCAT_PARTITIONS = {
+    "21": (1, 4), "foobar": (2, 5), "a-little-bit-long-string": (0, 6), "abc": (0, 6),
+    "a": (0, 3), "hello": (1, 10), "user-42": (1, 7), "key-999": (2, 8),
+    "customer-007": (1, 7), "über": (2, 8), "12345": (0, 0),
+}
+
+# Computed with Sarama v1.61.1's NewHashPartitioner (its default) and Go's hash/fnv:
+# key -> (fnv.New32a sum, partition of 3, partition of 12).
+SARAMA_VECTORS = {
+    "": (0x811C9DC5, 0, 3),
+    "a": (0xE40C292C, 0, 0),
+    "foobar": (0xBF9CF968, 0, 0),
+    "21": (0x8CF297EC, 0, 0),
+    "abc": (0x1A47E90B, 2, 11),
+    "hello": (0x4F9F2CAB, 0, 3),
+    "user-42": (0x026073AB, 0, 3),
+    "key-999": (0xF4B6A694, 2, 8),
+    "customer-007": (0x3C4D5971, 0, 9),
+    "über": (0x7BA3E4CF, 1, 7),
+    "a-little-bit-long-string": (0xDDA30828, 1, 4),
+    "lkjh234lh9fiuh90y23oiuhsafujhadof229phr9h19h89h8": (0x1731F50E, 1, 10),
+}
+
+
 @pytest.mark.parametrize("key", sorted(JAVA_VECTORS))
 def test_murmur2_matches_the_java_client(key: str) -> None:
     expected_hash, on_3, on_12 = JAVA_VECTORS[key]
@@ -36,6 +68,49 @@ def test_murmur2_matches_the_java_client(key: str) -> None:
     assert murmur2_signed(data) == expected_hash
     assert key_partition(data, 3) == on_3
     assert key_partition(data, 12) == on_12
+
+
+@pytest.mark.parametrize("name", ["consistent", "consistent_random"])
+def test_crc32_partitioners_match_kcat(name: str) -> None:
+    for key, (on_3, on_12) in KCAT_PARTITIONS.items():
+        assert (key_partition(key.encode(), 3, name),
+                key_partition(key.encode(), 12, name)) == (on_3, on_12), key
+
+
+@pytest.mark.parametrize("key", sorted(SARAMA_VECTORS))
+def test_fnv1a_matches_sarama(key: str) -> None:
+    expected_hash, on_3, on_12 = SARAMA_VECTORS[key]
+    assert fnv1a_32(key.encode()) == expected_hash
+    assert key_partition(key.encode(), 3, "fnv1a") == on_3
+    assert key_partition(key.encode(), 12, "fnv1a") == on_12
+
+
+def test_murmur2_random_is_murmur2_for_keys() -> None:
+    for key, (_, on_3, on_12) in JAVA_VECTORS.items():
+        assert key_partition(key.encode(), 3, "murmur2_random") == on_3
+        assert key_partition(key.encode(), 12, "murmur2_random") == on_12
+
+
+def test_unknown_partitioner_is_refused() -> None:
+    with pytest.raises(ValueError, match="unknown key partitioner 'crc'"):
+        key_partition(b"k", 3, "crc")
+
+
+def test_placements_name_every_hash_that_fits() -> None:
+    # "abc" on 12 partitions: murmur2 3, crc32 6, FNV-1a 11
+    assert hash_placements(b"abc", 3, 12) == ["murmur2"]
+    assert hash_placements(b"abc", 6, 12) == ["crc32"]
+    assert hash_placements(b"abc", 11, 12) == ["fnv1a"]
+    assert hash_placements(b"abc", 1, 12) == []
+    # "foobar" on 3 partitions: murmur2 and FNV-1a both give 0
+    assert hash_placements(b"foobar", 0, 3) == ["murmur2", "fnv1a"]
+
+
+def test_keyed_records_go_where_the_topics_partitioner_says() -> None:
+    partitioner = Partitioner(lambda topic: {"clicks": "consistent_random"}.get(topic,
+                                                                               "murmur2"))
+    assert partitioner.partition("clicks", b"foobar", [0, 1, 2]) == 2
+    assert partitioner.partition("orders", b"foobar", [0, 1, 2]) == 0
 
 
 def test_keyed_records_go_where_murmur2_says() -> None:

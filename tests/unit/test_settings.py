@@ -42,6 +42,11 @@ def test_values_are_parsed_and_normalised() -> None:
     ("TABLE_STORE", "redis", "one of rocksdb, memory"),
     ("APP_ID", "has space", "letters, digits"),
     ("BROKER_CONNECT_TIMEOUT_S", "soon", "a number from 1 to 300"),
+    ("KEY_PARTITIONER", "crc32", "one of murmur2, murmur2_random, consistent, "
+                                 "consistent_random, fnv1a"),
+    ("KEY_PARTITIONER_TOPICS", "orders=fnv1a", "comma-separated topic:partitioner pairs"),
+    ("KEY_PARTITIONER_TOPICS", "orders:crc32", "partitioner one of murmur2"),
+    ("KEY_PARTITIONER_TOPICS", "bad topic:fnv1a", "topic:partitioner pairs"),
 ])
 def test_bad_value_is_refused_naming_the_variable(name: str, value: str, allowed: str) -> None:
     with pytest.raises(SettingsError) as info:
@@ -71,6 +76,15 @@ def test_password_never_shows_in_repr_or_errors() -> None:
 def test_ports_must_differ_on_the_same_host() -> None:
     with pytest.raises(SettingsError, match="WEB_PORT and PRODUCER_PORT"):
         Settings.from_env({"WEB_PORT": "8888"})
+
+
+def test_key_partitioner_per_topic_with_a_global_default() -> None:
+    settings = Settings.from_env({"KEY_PARTITIONER": "Consistent_Random",
+                                  "KEY_PARTITIONER_TOPICS": "orders:fnv1a, clicks:murmur2"})
+    assert settings.key_partitioner_for("orders") == "fnv1a"
+    assert settings.key_partitioner_for("clicks") == "murmur2"
+    assert settings.key_partitioner_for("payments") == "consistent_random"
+    assert Settings.from_env({}).key_partitioner_for("orders") == "murmur2"
 
 
 def test_every_setting_is_documented() -> None:
