@@ -9,6 +9,7 @@ from streams.app import create_app, discover_deployment
 from streams.errors import (
     BrokerUnreachableError,
     DecodeError,
+    KeyPlacementError,
     PublishError,
     SettingsError,
     StreamsError,
@@ -28,6 +29,7 @@ __all__ = [
     "BrokerUnreachableError",
     "DecodeError",
     "Hopping",
+    "KeyPlacementError",
     "Message",
     "Outgoing",
     "PerKeyTable",

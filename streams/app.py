@@ -24,6 +24,7 @@ from mode.utils.times import want_seconds
 
 from streams.errors import BrokerUnreachableError
 from streams.kafka.admin import TopicSpec, ensure_topics
+from streams.kafka.partitioner import Partitioner
 from streams.observability.assignment import register_assignment
 from streams.observability.logs import logging_config
 from streams.observability.monitoring import install_monitoring
@@ -32,10 +33,12 @@ from streams.processing.consumer import BatchingTransport, ResumeCountingFlowCon
 from streams.processing.transactions import install as install_transactions
 from streams.processing.transactions import prepare_worker
 from streams.settings import Settings
+from streams.state.placement import table_partitioner
 from streams.state.tables import DECLARED_TABLES, PerKeyTable
 from streams.state.windows import DECLARED_WINDOWED_TABLES, WindowedTable
 from streams.web.console import register_console
 from streams.web.probes import register_views
+from streams.web.routing import TableRouter
 
 log = logging.getLogger(__name__)
 
@@ -228,15 +231,23 @@ def create_app(
         autodiscover=False,
         logging_config=logging_config(settings.log_level, settings.log_format),
         Worker=PlatformWorker,
+        Router=TableRouter,
+        # Faust's own sends without a partition (sinks, a handler's topic.send): keys
+        # placed by KEY_PARTITIONER, as the platform's Publisher does.
+        producer_partitioner=Partitioner(settings.key_partitioner_for),
     )
     app.platform_settings = settings
     declared: list[PerKeyTable[Any] | WindowedTable[Any]] = [*DECLARED_TABLES,
                                                              *DECLARED_WINDOWED_TABLES]
     app.platform_tables = list(declared if tables is None else tables)
     app.batch_agents = list(DECLARED_AGENTS if agents is None else agents)
+    agent_topics = [agent.topic for agent in app.batch_agents]
     for table in app.platform_tables:
         table.bind(app, default_store=settings.table_store,
-                   partitions=settings.topic_partitions)
+                   partitions=settings.topic_partitions,
+                   key_partitioner=table_partitioner(table.name, table.source,
+                                                     settings.key_partitioner_for,
+                                                     agent_topics))
     for agent in app.batch_agents:
         agent.bind(app, settings)
     install_transactions(app)

@@ -30,6 +30,21 @@ class TableError(StreamsError):
     """A table was used wrongly (not bound to an app, written outside a batch)."""
 
 
+class KeyPlacementError(TableError):
+    """A record's key is not on the partition the table's key partitioner gives it.
+
+    `matches` names the hashes (`murmur2`, `crc32`, `fnv1a`) that do put the key on the
+    record's partition: most likely the one its producer used.
+    """
+
+    def __init__(self, message: str, *, topic: str, partitioner: str,
+                 matches: tuple[str, ...]) -> None:
+        super().__init__(message)
+        self.topic = topic
+        self.partitioner = partitioner
+        self.matches = matches
+
+
 class PublishError(StreamsError):
     """A record could not be published to Kafka.
 

@@ -21,6 +21,9 @@ Consumer side (batch agents):
 - `streams_consumer_batch_seconds{agent}`: handler time per batch, retries included.
 - `streams_consumer_retries_total{agent}`: handler attempts after the first.
 - `streams_consumer_dead_letters_total{topic,error}`: records sent to `<topic>.dlq`.
+- `streams_partitioner_mismatch_total{topic,matches}`: records dead-lettered because their
+  key is not on the partition the table's key partitioner gives it, by the hash that does
+  put it there (`murmur2`, `crc32`, `fnv1a`; a record can match several; `none`).
 
 Worker state (defined in `streams/observability/worker_metrics.py`, fed by the sensors
 `install_monitoring` adds; `partition` takes partition numbers, `state` Kafka's group
@@ -114,6 +117,12 @@ CONSUMER_RETRIES = Counter(
 DEAD_LETTERS = Counter(
     "streams_consumer_dead_letters_total", "Records sent to the dead-letter topic",
     ["topic", "error"],
+)
+PARTITIONER_MISMATCHES = Counter(
+    "streams_partitioner_mismatch_total",
+    "Records dead-lettered because their key is not on the partition the table's key "
+    "partitioner gives it, by the hash that places it there",
+    ["topic", "matches"],
 )
 SOURCE_REFETCHES = Counter(
     "streams_source_refetches_total",

@@ -6,7 +6,8 @@
    `max_retries` times.
 3. If it still fails, the batch is split in halves, recursively: a part that succeeds is
    done (each good record is handled by exactly one successful call), a single record that
-   fails on its own is dead-lettered with the error. Without a dead-letter topic nothing is
+   fails on its own is dead-lettered with the error (a table key on the wrong partition
+   is also counted by streams.state.placement). Without a dead-letter topic nothing is
    split: `HandlerFailedError` stops the worker before anything of the batch is acked.
 4. Records the successful calls returned are published to the sink topic.
 
@@ -25,11 +26,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from streams.errors import DecodeError, StreamsError
+from streams.errors import DecodeError, KeyPlacementError, StreamsError
 from streams.observability import metrics
 from streams.processing.models import Message, to_message
 from streams.processing.retry import Backoff
 from streams.state import writes as table_writes
+from streams.state.placement import MISPLACED
 
 log = logging.getLogger(__name__)
 
@@ -146,6 +148,8 @@ class BatchProcessor:
                 "off, so the worker stops and nothing from this offset on is committed")
         await self.dead_letters.send(event, error, attempts)
         metrics.DEAD_LETTERS.labels(record.topic, type(error).__name__).inc()
+        if isinstance(error, KeyPlacementError):
+            MISPLACED.record(error)
 
 
 class _Failed(Exception):

@@ -41,6 +41,7 @@ from streams.errors import TableError
 from streams.kafka.partitioner import key_partition
 from streams.processing.models import Message
 from streams.state import writes as table_writes
+from streams.state.placement import misplaced_key
 
 V = TypeVar("V")
 
@@ -71,6 +72,8 @@ class PerKeyTable(Generic[V]):
     `value_type` is a faust.Record (or int/float/str); `default` makes the value of a key
     never seen (a callable with no arguments, like the Record class itself).
     `store="memory"` keeps the table in memory only (tests); the default is RocksDB.
+    `source` names the topic the table is partitioned like (whose KEY_PARTITIONER places
+    its keys); by default the topics the app's agents read (see streams.state.placement).
     """
 
     name: str
@@ -81,14 +84,19 @@ class PerKeyTable(Generic[V]):
     store: str | None = None
     help: str = ""
     register: bool = True
+    source: str | None = None
     _table: Any = field(default=None, init=False, repr=False)
+    _partitioner: str = field(default="murmur2", init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.register:
             DECLARED_TABLES.append(self)
 
-    def bind(self, app: faust.App, *, default_store: str, partitions: int) -> None:
-        """Create the Faust table on `app` (called by `create_app`)."""
+    def bind(self, app: faust.App, *, default_store: str, partitions: int,
+             key_partitioner: str = "murmur2") -> None:
+        """Create the Faust table on `app` (called by `create_app`); its keys are placed
+        with `key_partitioner` (see streams.kafka.partitioner)."""
+        self._partitioner = key_partitioner
         store = self.store or default_store
         self._table = app.Table(
             self.name,
@@ -121,11 +129,23 @@ class PerKeyTable(Generic[V]):
         """The stored value of `key` on this worker, or None if it has none."""
         return self.faust_table.data.get(key)  # type: ignore[no-any-return]
 
-    def partition_of(self, key: Any) -> int:
-        """The partition Kafka's default (murmur2) partitioner gives `key` in this table."""
+    @property
+    def key_partitioner(self) -> str:
+        """The partitioner placing this table's keys (its source topic's)."""
+        return self._partitioner
+
+    @property
+    def partition_count(self) -> int:
         table = self.faust_table
-        serialized = table.changelog_topic.prepare_key(key, None)[0]
-        return key_partition(serialized, table.partitions or table.app.conf.topic_partitions)
+        return int(table.partitions or table.app.conf.topic_partitions)
+
+    def placement_key(self, key: Any) -> bytes:
+        """The bytes the partitioner hashes for `key`: the source record's key bytes."""
+        return bytes(self.faust_table.changelog_topic.prepare_key(key, None)[0])
+
+    def partition_of(self, key: Any) -> int:
+        """The partition the table's key partitioner gives `key`."""
+        return key_partition(self.placement_key(key), self.partition_count, self._partitioner)
 
     def batch(self) -> TableBatch[V]:
         """Collect a batch's updates; they are written when the `with` block ends cleanly."""
@@ -172,18 +192,18 @@ class TableBatch(Generic[V]):
     def set(self, message: Message[Any], key: Any, value: V) -> None:
         """Set `key` to `value` because of `message` (its partition gets the change).
 
-        The key must belong to the partition the message came from, as Kafka's default
+        The key must belong to the partition the message came from, as the table's key
         partitioner places it: lookups are routed to the worker owning that partition,
         and a key stored elsewhere could never be found. A message keyed otherwise (or not
-        at all) raises `TableError`, so the record ends up in the dead-letter topic with
-        that reason instead of silently corrupting the table.
+        at all, or by a producer partitioning differently) raises `KeyPlacementError`, so
+        the record ends up in the dead-letter topic with the reason and the partitioner
+        its placement matches, instead of silently corrupting the table.
         """
-        expected = self._table.partition_of(key)
+        table = self._table
+        expected = table.partition_of(key)
         if expected != message.partition:
-            raise TableError(
-                f"{message.coordinates}: key {key!r} of table {self._table.name!r} belongs to "
-                f"partition {expected}, the record came from partition {message.partition}; "
-                "publish the record keyed by the table key")
+            raise misplaced_key(message, key, table.name, table.placement_key(key), expected,
+                                table.partition_count, table.key_partitioner, table.source)
         self._pending[key] = (value, message.partition)
 
     def update(self, message: Message[Any], key: Any, change: Callable[[V], V]) -> V:

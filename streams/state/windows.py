@@ -199,7 +199,8 @@ class WindowedTable(Generic[V]):
     Keys are str (the source records' keys). `window` is `Tumbling(size)` or
     `Hopping(size, step)` (seconds or timedelta); `expires` is how long a window is kept
     after it ends (None keeps windows forever). `value_type`/`default` as for
-    `PerKeyTable`; `store="memory"` keeps the table in memory only (tests).
+    `PerKeyTable`; `store="memory"` keeps the table in memory only (tests). `source` as
+    for `PerKeyTable`: the topic whose key partitioner places the keys.
     """
 
     name: str
@@ -211,8 +212,10 @@ class WindowedTable(Generic[V]):
     store: str | None = None
     help: str = ""
     register: bool = True
+    source: str | None = None
     key_type: type[Any] = field(default=str, init=False)
     _table: Any = field(default=None, init=False, repr=False)
+    _partitioner: str = field(default="murmur2", init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.expires is not None and seconds(self.expires) <= 0:
@@ -229,8 +232,11 @@ class WindowedTable(Generic[V]):
     def size_s(self) -> float:
         return seconds(self.window.size)
 
-    def bind(self, app: faust.App, *, default_store: str, partitions: int) -> None:
-        """Create the Faust windowed table on `app` (called by `create_app`)."""
+    def bind(self, app: faust.App, *, default_store: str, partitions: int,
+             key_partitioner: str = "murmur2") -> None:
+        """Create the Faust windowed table on `app` (called by `create_app`); its keys are
+        placed with `key_partitioner`."""
+        self._partitioner = key_partitioner
         store = self.store or default_store
         expires = self.expires_s
         windowed: Any = app.Table(  # Faust's .tumbling()/.hopping() wrapper
@@ -267,11 +273,23 @@ class WindowedTable(Generic[V]):
         """The underlying Faust table (its keys are `(key, (start, end))`)."""
         return bound_table(self.name, self._table)
 
-    def partition_of(self, key: str | tuple[str, Any]) -> int:
-        """The partition Kafka's default (murmur2) partitioner gives `key` (or `(key, window)`)."""
-        plain = key if isinstance(key, str) else key[0]
+    @property
+    def key_partitioner(self) -> str:
+        """The partitioner placing this table's keys (its source topic's)."""
+        return self._partitioner
+
+    @property
+    def partition_count(self) -> int:
         table = self.faust_table
-        return key_partition(plain.encode(), table.partitions or table.app.conf.topic_partitions)
+        return int(table.partitions or table.app.conf.topic_partitions)
+
+    def placement_key(self, key: str | tuple[str, Any]) -> bytes:
+        """The bytes the partitioner hashes: the key's, whatever the window."""
+        return (key if isinstance(key, str) else key[0]).encode()
+
+    def partition_of(self, key: str | tuple[str, Any]) -> int:
+        """The partition the table's key partitioner gives `key` (or `(key, window)`)."""
+        return key_partition(self.placement_key(key), self.partition_count, self._partitioner)
 
     def windows_at(self, timestamp: float) -> list[tuple[float, float]]:
         """The windows (Faust's `(start, end)`) a record with this timestamp counts in."""
@@ -349,8 +367,9 @@ class WindowBatch(TableBatch[V]):
     """
 
     def __init__(self, table: WindowedTable[V]) -> None:
-        # WindowedTable offers what TableBatch uses: name, faust_table, get, default and
-        # partition_of, here of (key, window) pairs.
+        # WindowedTable offers what TableBatch uses: name, source, faust_table, get,
+        # default, key_partitioner, partition_count, and placement_key and partition_of,
+        # here of (key, window) pairs.
         super().__init__(table)  # type: ignore[arg-type]
 
     def update(self, message: Message[Any], key: Any, change: Callable[[V], V]) -> V:

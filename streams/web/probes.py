@@ -10,6 +10,7 @@ from faust.exceptions import ConsumerNotStarted
 from faust.web import Request, Response, View
 
 from streams.observability.monitoring import metrics_page, monitoring_problems
+from streams.state.placement import MISPLACED
 from streams.web.table_views import register_table_views
 
 
@@ -37,10 +38,14 @@ def register_views(app: Any) -> None:
 
         async def get(self, request: Request) -> Response:
             reasons = readiness_problems(app)
+            # Records dead-lettered because their producer partitions keys differently:
+            # the worker is ready, but the operator should see it here.
+            mismatches = MISPLACED.summary()
+            detail = {"partitioner_mismatches": mismatches} if mismatches else {}
             if reasons:
-                return self.json({"ready": False, "reasons": reasons}, status=503)
+                return self.json({"ready": False, "reasons": reasons, **detail}, status=503)
             assigned = sorted(f"{tp.topic}[{tp.partition}]" for tp in app.consumer.assignment())
-            return self.json({"ready": True, "assigned": assigned})
+            return self.json({"ready": True, "assigned": assigned, **detail})
 
 
 def readiness_problems(app: Any) -> list[str]:
