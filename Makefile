@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv browsers kafka kafka-stop run worker producer test unit lint bench chaos clean
+.PHONY: venv browsers clients kafka kafka-stop run worker producer test unit lint bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,8 +33,15 @@ browsers:
 		if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y chromium; \
 		else sudo apt-get update && sudo apt-get install -y chromium; fi; }
 
+## kcat (librdkafka) for the interop tests with producers in other languages; the Java
+## client is compiled from tests/support/interop with the JDK.
+clients:
+	@command -v kcat >/dev/null || { \
+		if [ "$$(id -u)" = 0 ]; then apt-get update && apt-get install -y kcat; \
+		else sudo apt-get update && sudo apt-get install -y kcat; fi; }
+
 ## The whole suite: lint, unit tests, integration and browser tests against a real broker.
-test: venv browsers
+test: venv browsers clients
 	@$(BIN)/python -m tests.support.kafka_local resolve >/dev/null
 	$(BIN)/ruff check streams agents tables tests bench worker.py
 	$(BIN)/pytest -p no:cacheprovider
