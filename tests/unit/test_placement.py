@@ -63,6 +63,12 @@ def test_tables_place_keys_with_their_topics_partitioner() -> None:
                   Totals(events=1))
 
 
+def test_fausts_own_sends_place_keys_with_key_partitioner() -> None:
+    """Sinks and a handler's topic.send go through Faust's producer."""
+    app = app_with({"KEY_PARTITIONER": "consistent"})
+    assert app.conf.producer_partitioner(b"foobar", [0, 1, 2], [0, 1, 2]) == 2
+
+
 def test_a_declared_source_wins_and_differing_agent_topics_need_one() -> None:
     def partitioner_for(topic: str) -> str:
         return {"clicks": "fnv1a", "views": "fnv1a"}.get(topic, "murmur2")

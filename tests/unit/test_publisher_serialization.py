@@ -10,8 +10,9 @@ import faust
 import pytest
 
 from streams.errors import PublishError
-from streams.kafka.publisher import Outgoing, encode_headers, encode_value
-from tests.unit.publisher_fakes import FakeProducer, started
+from streams.kafka.publisher import Outgoing, Publisher, encode_headers, encode_value
+from streams.settings import Settings
+from tests.unit.publisher_fakes import FakeProducer, fast_config, started
 
 
 class Order(faust.Record, serializer="json"):
@@ -69,6 +70,22 @@ async def test_publisher_sends_encoded_records() -> None:
     assert sent["key"] == b"user-42" and sent["value"] == b'{"v":1}'
     assert sent["headers"] == [("trace", b"abc")]
     assert sent["partition"] == 1  # murmur2("user-42") on 3 partitions, as the Java client
+
+
+async def test_publisher_places_keys_with_the_topics_partitioner() -> None:
+    fake = FakeProducer(topics={"t": 3, "crc": 3, "fnv": 3})
+    settings = Settings(key_partitioner_topics=(("crc", "consistent_random"),
+                                                ("fnv", "fnv1a")))
+    publisher = Publisher(settings, fast_config(), producer_factory=fake)
+    await publisher.start()
+    for topic in ("t", "crc", "fnv"):
+        await publisher.publish(topic, 1, key="foobar")
+        await publisher.publish_many(topic, [Outgoing(2, key="foobar")])
+    # "foobar" on 3 partitions: murmur2 0, CRC32 2, FNV-1a 0; "abc": murmur2 0, CRC32 0,
+    # FNV-1a 2
+    await publisher.publish("fnv", 3, key="abc")
+    assert [(s["topic"], s["partition"]) for s in fake.sent] == [
+        ("t", 0), ("t", 0), ("crc", 2), ("crc", 2), ("fnv", 0), ("fnv", 0), ("fnv", 2)]
 
 
 async def test_a_bad_record_fails_alone_in_publish_many() -> None:
