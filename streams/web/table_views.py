@@ -3,7 +3,9 @@
     GET /api/tables                      the tables: types, partitions, keys per local
                                          partition, window spec of windowed tables
     GET /api/tables/{table}/{key}        a key's value, answered by the worker owning the
-                                         key's partition (Faust's `table_route` forwards)
+                                         key's partition under the table's key partitioner
+                                         (Faust's `table_route` forwards, asking
+                                         streams.web.routing where the key lives)
         windowed tables: ?window=current            the window containing now
                          ?from=...&to=...           windows overlapping [from, to]
                                                     (ISO-8601 or epoch seconds)
