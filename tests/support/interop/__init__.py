@@ -9,6 +9,8 @@ Records are `(key, value)` pairs of str; neither may contain a tab or a newline.
 
 from __future__ import annotations
 
+import hashlib
+import os
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -34,11 +36,17 @@ class ReadRecord:
 def java_classes() -> Path:
     """KeyedClient compiled (once per source version) into the launcher's cache."""
     libs = resolve_jars()
-    out = cache_dir() / "interop-java" / str(int(SOURCE.stat().st_mtime_ns))
-    if not (out / "KeyedClient.class").exists():
-        out.mkdir(parents=True, exist_ok=True)
-        subprocess.run(["javac", "-cp", f"{libs}/*", "-d", str(out), str(SOURCE)],
+    version = hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
+    out = cache_dir() / "interop-java" / version
+    if not out.exists():
+        # compiled aside and renamed, so a concurrent test session never sees half of it
+        building = out.with_name(f"{version}.{os.getpid()}")
+        subprocess.run(["javac", "-cp", f"{libs}/*", "-d", str(building), str(SOURCE)],
                        check=True, capture_output=True, timeout=TIMEOUT_S)
+        try:
+            building.rename(out)
+        except OSError:  # another session was first
+            shutil.rmtree(building, ignore_errors=True)
     return out
 
 
