@@ -89,6 +89,7 @@ def describe(table: AnyTable) -> dict[str, Any]:
         "key_type": getattr(table.key_type, "__name__", str(table.key_type)),
         "value_type": getattr(table.value_type, "__name__", str(table.value_type)),
         "partitions": faust_table.partitions or faust_table.app.conf.topic_partitions,
+        "key_partitioner": table.key_partitioner,
         "local_keys": local_keys,
         "local_keys_capped": any(n >= COUNT_CAP for n in local_keys.values()),
         "windowed": isinstance(table, WindowedTable),

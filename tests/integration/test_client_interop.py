@@ -141,6 +141,9 @@ def test_any_worker_answers_every_key_with_the_matching_setting(kafka_bootstrap:
                                for c, (status, body) in found.items())
 
                 wait_for(answers, DEADLINE, f"{worker.url} to answer every key of {table}")
+        listed = {t["name"]: t["key_partitioner"]
+                  for t in workers[0].get_json("/api/tables")["tables"]}
+        assert listed == {"java_totals": "murmur2", "kcat_totals": "consistent_random"}
         for worker in workers:
             assert metric(worker, "streams_consumer_dead_letters_total") == 0
             assert "partitioner_mismatches" not in worker.get_json("/ready")
