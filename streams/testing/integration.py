@@ -1,6 +1,7 @@
-"""Test kit: run the real `worker.py` as a process and talk to its web API.
+"""Integration helpers: run a real worker as a process, talk to its web API, fill topics.
 
-Used by the platform's own integration tests and usable by downstream teams::
+Used by the platform's own integration tests and by the pytest fixtures of
+`streams.testing.fixtures`::
 
     with WorkerProcess(root, {"KAFKA_BOOTSTRAP_SERVERS": servers}) as worker:
         worker.wait_ready()
