@@ -18,6 +18,11 @@ class KafkaLauncherError(StreamsError):
     """The local Kafka broker could not be resolved, formatted or started."""
 
 
+class DeploymentError(StreamsError):
+    """A deployment module (from DEPLOYMENT_MODULES or an installed entry point) does not
+    import; the message names it and where it came from."""
+
+
 class BrokerUnreachableError(StreamsError):
     """No Kafka broker answered at the configured bootstrap servers."""
 

@@ -1,4 +1,5 @@
-"""The platform's own commands beside Faust's `worker`: `producer`, `produce`.
+"""The platform's own commands beside Faust's `worker`: `producer`, `produce`,
+`dlq replay`, `new-agent`.
 
 They are added to Faust's command group, so `python worker.py --help` and
 `faust -A worker --help` list them with Faust's commands.
@@ -62,6 +63,23 @@ def register_commands(settings: Settings) -> None:
               f"({result.skipped} left in {topic}.dlq)")
         sys.exit(0)
 
-    for command in (producer, produce, dlq):
+    @click.command(name="new-agent")
+    @click.argument("name")
+    def new_agent(name: str) -> None:
+        """Create the project of a new agent NAME (a package name) in the current folder."""
+        from pathlib import Path
+
+        from streams.cli.new_agent import create_agent_project
+
+        try:
+            project = create_agent_project(name, Path.cwd())
+        except ValueError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(2)
+        print(f"created {project}: `pip install -e {project.name}`, then `pytest "
+              f"{project.name}` and `streams worker`")
+        sys.exit(0)
+
+    for command in (producer, produce, dlq, new_agent):
         if command.name not in faust_cli.commands:
             faust_cli.add_command(command)
