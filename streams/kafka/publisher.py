@@ -170,9 +170,18 @@ def _json_default(value: Any) -> Any:
         return list(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
+    if hasattr(type(value), "__struct_fields__"):  # a msgspec Struct
+        import msgspec
+
+        return msgspec.to_builtins(value)
     to_representation = getattr(value, "to_representation", None)
     if callable(to_representation):
-        return to_representation()
+        data = to_representation()
+        if isinstance(data, dict):
+            # Faust's {"__faust": {"ns": "module.Class"}} names a Python class: consumers in
+            # other languages get the record's fields only.
+            data.pop("__faust", None)
+        return data
     raise TypeError(f"a {type(value).__name__} is not JSON serializable")
 
 
@@ -182,9 +191,10 @@ _dumps = json.JSONEncoder(separators=(",", ":"), default=_json_default).encode
 def encode_value(value: Any) -> bytes | None:
     """Bytes and str pass through (str as UTF-8); models, dataclasses and JSON data as JSON.
 
-    Faust records serialize through `to_representation()` (so the `__faust` namespace a
-    Faust consumer needs is kept); objects with `dumps()` returning bytes or str use that.
-    Raises `TypeError` for anything else.
+    Faust records, dataclasses and msgspec Structs become plain JSON objects of their
+    fields (no `__faust` metadata), nested ones too; datetimes become ISO 8601 strings.
+    Other objects with `dumps()` returning bytes or str use that. Raises `TypeError` for
+    anything else.
     """
     if value is None or type(value) is bytes:
         return value

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 import faust
+import msgspec
 
 from streams import Backoff, Message, PerKeyTable, Tumbling, WindowedTable, batch_agent
 from streams.kafka.partitioner import key_partition
@@ -56,6 +58,26 @@ def test_sink_records_are_plain_json_as_the_worker_writes_them() -> None:
     result = run_agent(watch, [("c1", payment("c1", 101))], tables=[spent, per_minute])
     assert result.sink_values == [{"card": "c1", "total": 101}]
     assert result.sink[0].key == b"c1"
+
+
+@dataclass
+class Seen:
+    card: str
+
+
+class Flag(msgspec.Struct):
+    card: str
+    level: int
+
+
+def test_records_dataclasses_and_structs_reach_the_sink_without_faust_metadata() -> None:
+    @batch_agent("payments", value_type=Payment, sink="out", register=False)
+    async def echo(batch: list[Message[Payment]]) -> list[Any]:
+        return [item for m in batch for item in (m.value, Seen(m.key), Flag(m.key, 2))]
+
+    result = run_agent(echo, [("c1", payment("c1", 3))], tables=[])
+    assert result.sink_values == [{"card": "c1", "cents": 3}, {"card": "c1"},
+                                  {"card": "c1", "level": 2}]
 
 
 def test_failing_records_become_dead_letters_with_reasons_and_retries_are_not_waited() -> None:
