@@ -27,6 +27,7 @@ from faust.sensors import Sensor
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from mode import Service
 
+from streams.observability.progress import AgentProgress
 from streams.observability.worker_metrics import (
     BROKER_ERRORS,
     BROKER_LAST_ERROR,
@@ -90,9 +91,11 @@ class BrokerWatch(Sensor):
     """
 
     def __init__(self, app: Any, *, interval: float = DEFAULT_INTERVAL,
-                 timeout: float = DEFAULT_TIMEOUT, **kwargs: Any) -> None:
+                 timeout: float = DEFAULT_TIMEOUT, progress: AgentProgress | None = None,
+                 **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.app = app
+        self.progress = progress
         self.interval = interval
         self.timeout = timeout
         #: None until the first probe answered or failed.
@@ -197,11 +200,14 @@ class BrokerWatch(Sensor):
             self.group_id, partitions=partitions)
         ends = await offsets.end_offsets(partitions)
         beginnings = await offsets.beginning_offsets(partitions)
-        lag = partition_lag(ends, {tp: meta.offset for tp, meta in committed.items()},
-                            beginnings)
+        committed_offsets = {tp: meta.offset for tp, meta in committed.items()}
+        lag = partition_lag(ends, committed_offsets, beginnings)
         replace_samples(CONSUMER_LAG, {(tp.topic, str(tp.partition)): value
                                        for tp, value in lag.items()})
-        CONSUMER_LAG_UPDATED.set(time.time())
+        now = time.time()
+        CONSUMER_LAG_UPDATED.set(now)
+        if self.progress is not None:
+            self.progress.update(ends, committed_offsets, lag, now)
 
     def _set_group(self, state: str, members: int | None) -> None:
         for name in GROUP_STATES:

@@ -34,6 +34,10 @@ read from the cluster: every worker of a group reports the same values.
 - `streams_consumer_lag{topic,partition}`: log end offset minus the group's committed
   offset (the log start when none), refreshed every 5 s.
 - `streams_consumer_lag_updated_timestamp_seconds`: when the lag was last read.
+- `streams_agent_caught_up{agent,topic}`: 1 when the group committed every record of the
+  agent's topic up to the end offsets last read (lag 0), else 0; also at `GET /api/agents`
+  (streams/observability/progress.py).
+- `streams_agent_lag{agent,topic}`: the agent's topic's lag summed over its partitions.
 - `streams_consumer_group_state{state}`: 1 for the group's current state, 0 for the others.
 - `streams_consumer_group_members`: members of the app's consumer group.
 - `streams_partitions_assigned{topic,role}`: partitions assigned to this worker.

@@ -7,7 +7,8 @@ start with it, before the consumer, and stop after it):
 - `WorkerStateWatch` (streams/observability/state.py): assigned partitions, table keys and
   recovery progress, every second;
 - `BrokerWatch` (streams/observability/broker.py): broker connectivity, consumer group state
-  and consumer lag per partition, every 5 seconds;
+  and consumer lag per partition, every 5 seconds, and from it whether each agent has
+  caught up (streams/observability/progress.py, `GET /api/agents`);
 - `RecoveryProgress` (streams/state/recovery.py): table recovery per partition, active and
   standby, in metrics and log lines.
 
@@ -23,6 +24,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from streams.observability.broker import BrokerWatch
+from streams.observability.progress import register_progress
 from streams.observability.sensor import PlatformSensor
 from streams.observability.state import WorkerStateWatch
 from streams.state.recovery import RecoveryProgress
@@ -36,7 +38,7 @@ def install_monitoring(app: Any) -> None:
     """Add the platform's sensors to `app` (a Faust app not started yet)."""
     if getattr(app, _ATTRIBUTE, None) is not None:
         return  # installed already: sensors added twice would count everything twice
-    watch = BrokerWatch(app)
+    watch = BrokerWatch(app, progress=register_progress(app))
     app.sensors.add(PlatformSensor())
     app.sensors.add(WorkerStateWatch(app))
     app.sensors.add(RecoveryProgress(app))

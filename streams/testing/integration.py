@@ -121,6 +121,24 @@ class WorkerProcess:
 
         return wait_for(ready, timeout, f"worker on port {self.port} to be ready")
 
+    def wait_caught_up(self, after: float | None = None, timeout: float = 90.0,
+                       ) -> list[dict[str, Any]]:
+        """Wait until `GET /api/agents` says every agent caught up (its group committed
+        everything up to the end offsets), from offsets read after `after` (epoch seconds,
+        default now: call it once the records to wait for were published). Returns the
+        agents' entries."""
+        since = time.time() if after is None else after
+
+        def caught_up() -> dict[str, Any] | None:
+            status, body = self.request("/api/agents")
+            agents = body["agents"] if status == 200 else []
+            fresh = all(agent["caught_up"] and (agent["updated_at_epoch"] or 0) > since
+                        for agent in agents)
+            return body if status == 200 and fresh else None
+
+        return list(wait_for(caught_up, timeout, f"the agents of worker on port {self.port} "
+                             "to catch up")["agents"])
+
     def request(self, path: str) -> tuple[int, Any]:
         """GET `path`; return (status, parsed JSON body)."""
         try:

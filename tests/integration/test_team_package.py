@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from streams.testing import WorkerProcess, send_all, wait_for
+from streams.testing import WorkerProcess, send_all
 from tests.integration.test_batch_agents import read_all
 
 pytestmark = pytest.mark.integration
@@ -67,24 +67,24 @@ def test_an_installed_agent_package_is_run_by_streams_worker(
         ready = worker.wait_ready()
         assert f"{topic}-events[0]" in ready["assigned"]
         asyncio.run(send_all(kafka_bootstrap, f"{topic}-events", records))
-
-        def counted() -> bool:
-            status, body = worker.request(f"/api/tables/{package}_counts/card-1")
-            return status == 200 and body["value"] == 5
-
-        wait_for(counted, 60, "the worker to count card-1's five events")
+        (progress,) = worker.wait_caught_up()
+        assert progress["topic"] == f"{topic}-events"
+        assert sum(p["end_offset"] for p in progress["partitions"]) == len(records)
+        assert worker.get_json(f"/api/tables/{package}_counts/card-1")["value"] == 5
         assert worker.get_json(f"/api/tables/{package}_counts/card-2")["value"] == 3
+        metrics = worker.request_text("/metrics")
+        assert (f'streams_agent_caught_up{{agent="{package}.agent.count_events",'
+                f'topic="{topic}-events"}} 1.0') in metrics.splitlines()
 
-        sink = wait_for(lambda: (found := asyncio.run(read_all(kafka_bootstrap,
-                                                               f"{topic}-counts")))
-                        and len(found) == 8 and found, 30, "eight counts on the sink topic")
+        # caught up means committed, and a batch is committed only after its sink records
+        # and dead letters were acknowledged: nothing left to wait for
+        sink = asyncio.run(read_all(kafka_bootstrap, f"{topic}-counts"))
+        assert len(sink) == 8
         values = [json.loads(record.value) for record in sink]
         assert max(v["count"] for v in values if v["key"] == "card-1") == 5
         assert all(set(value) == {"key", "count"} for value in values)  # plain JSON
 
-        letters = wait_for(
-            lambda: asyncio.run(read_all(kafka_bootstrap, f"{topic}-events.dlq")),
-            30, "the dead letter of card-3")
+        letters = asyncio.run(read_all(kafka_bootstrap, f"{topic}-events.dlq"))
         assert [letter.key for letter in letters] == [b"card-3"]
         assert ("x-error-type", b"ValueError") in letters[0].headers
     assert worker.process is not None and worker.process.returncode == 0
