@@ -15,11 +15,12 @@ $(STAMP): pyproject.toml
 
 venv: $(STAMP)
 
-## Start the local Kafka broker in the background; the last line is KAFKA_BOOTSTRAP_SERVERS=...
+## Start this checkout's Kafka broker in the background (its own port and state folder,
+## derived from the checkout's path); the last line is KAFKA_BOOTSTRAP_SERVERS=...
 kafka: venv
 	@$(BIN)/python -m tests.support.kafka_local start
 
-## Stop the background broker.
+## Stop this checkout's background broker; this deletes its topics and data.
 kafka-stop: venv
 	@$(BIN)/python -m tests.support.kafka_local stop
 

@@ -142,7 +142,8 @@ def test_background_broker_prints_bootstrap_servers_last_and_stops(tmp_path: Pat
     finally:
         stopped = subprocess.run([sys.executable, "-m", "tests.support.kafka_local", "stop"],
                                  cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
-    assert stopped.stdout.strip() == "local Kafka stopped"
+    assert stopped.stdout.strip() == (f"local Kafka of {ROOT} stopped; its topics and data "
+                                      f"({tmp_path / 'state'}) are deleted")
     status = subprocess.run([sys.executable, "-m", "tests.support.kafka_local", "status"],
                             cwd=ROOT, env=env, capture_output=True, text=True)
     assert status.returncode == 1

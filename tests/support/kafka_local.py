@@ -10,8 +10,13 @@ that process (PR_SET_PDEATHSIG), so a killed test run cannot leak brokers.
 Command line (used by the Makefile)::
 
     python -m tests.support.kafka_local start   # background; last line KAFKA_BOOTSTRAP_SERVERS=...
-    python -m tests.support.kafka_local stop
+    python -m tests.support.kafka_local stop    # also deletes the broker's topics and data
     python -m tests.support.kafka_local status
+
+The background broker belongs to the checkout it was started from: its state folder and
+its port are derived from the checkout's path, so two checkouts on one machine run two
+brokers and stopping one never deletes the other's topics. When the derived port is taken
+anyway, `start` says which checkout's broker holds it.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import base64
 import contextlib
 import ctypes
 import fcntl
+import hashlib
 import json
 import logging
 import os
@@ -57,10 +63,33 @@ def cache_dir() -> Path:
     return Path(base)
 
 
-def state_dir() -> Path:
-    """Where `make kafka` keeps the background broker's data, logs and pid file."""
+#: The checkout this module belongs to: the owner of `make kafka`'s broker.
+CHECKOUT = Path(__file__).resolve().parents[2]
+#: Background brokers listen on a port in [PORT_BASE, PORT_BASE + PORT_SPAN).
+PORT_BASE = 29100
+PORT_SPAN = 900
+
+
+def _checkout_hash(checkout: Path) -> str:
+    return hashlib.sha1(str(checkout).encode()).hexdigest()
+
+
+def brokers_dir() -> Path:
+    """Where every checkout's background broker keeps its state, one folder each."""
+    return cache_dir() / "local-brokers"
+
+
+def state_dir(checkout: Path = CHECKOUT) -> Path:
+    """Where `make kafka` keeps the checkout's background broker: data, logs, pid file."""
     override = os.environ.get("STREAMS_STATE_DIR")
-    return Path(override) if override else cache_dir() / "local-broker"
+    if override:
+        return Path(override)
+    return brokers_dir() / f"{checkout.name}-{_checkout_hash(checkout)[:8]}"
+
+
+def checkout_port(checkout: Path = CHECKOUT) -> int:
+    """The port of the checkout's background broker (the same on every start)."""
+    return PORT_BASE + int(_checkout_hash(checkout)[:8], 16) % PORT_SPAN
 
 
 _POM = """<project xmlns="http://maven.apache.org/POM/4.0.0">
@@ -437,14 +466,25 @@ async def _broker_ids(bootstrap_servers: str) -> set[int]:
 _STATE_FILE = "broker.json"
 
 
-def _read_state() -> dict[str, object] | None:
-    path = state_dir() / _STATE_FILE
+def _read_state(directory: Path | None = None) -> dict[str, object] | None:
+    path = (directory or state_dir()) / _STATE_FILE
     if not path.exists():
         return None
     try:
         return dict(json.loads(path.read_text()))
     except (OSError, ValueError):
         return None
+
+
+def port_owner(port: int) -> str | None:
+    """The checkout whose running background broker listens on `port`, if any."""
+    folders = [state_dir(), *sorted(brokers_dir().glob("*"))]
+    for folder in folders:
+        state = _read_state(folder)
+        if (state and _alive(int(str(state["pid"])))
+                and str(state["bootstrap_servers"]).endswith(f":{port}")):
+            return str(state.get("checkout", folder))
+    return None
 
 
 def _alive(pid: int) -> bool:
@@ -457,11 +497,23 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def start_background(port: int = 9092) -> str:
-    """Start the developer broker detached from this process; return its bootstrap servers."""
+def start_background(port: int | None = None) -> str:
+    """Start the checkout's broker detached from this process; return its bootstrap servers.
+
+    `port` defaults to the checkout's own (`checkout_port`). Raises `KafkaLauncherError`
+    naming the owner when the port is taken.
+    """
     state = _read_state()
     if state and _alive(int(str(state["pid"]))):
         return str(state["bootstrap_servers"])
+    port = checkout_port() if port is None else port
+    if _port_open(f"127.0.0.1:{port}"):
+        owner = port_owner(port)
+        raise KafkaLauncherError(
+            f"port {port} is taken by the local Kafka of checkout {owner}: use that one, "
+            "stop it there with `make kafka-stop`, or pass --port" if owner else
+            f"port {port} is taken by a process that is not a local Kafka of any checkout: "
+            "pass --port")
     directory = state_dir()
     shutil.rmtree(directory, ignore_errors=True)
     kafka = LocalKafka(directory=directory, ports=[port], die_with_parent=False)
@@ -469,13 +521,15 @@ def start_background(port: int = 9092) -> str:
     node = kafka._nodes[0]
     assert node.process is not None
     (directory / _STATE_FILE).write_text(json.dumps(
-        {"pid": node.process.pid, "bootstrap_servers": kafka.bootstrap_servers}
+        {"pid": node.process.pid, "bootstrap_servers": kafka.bootstrap_servers,
+         "checkout": str(CHECKOUT)}
     ))
     return kafka.bootstrap_servers
 
 
 def stop_background(timeout: float = 30.0) -> bool:
-    """Stop the developer broker; return whether one was running."""
+    """Stop the checkout's broker and delete its state (so its topics); return whether one
+    was running."""
     state = _read_state()
     if not state:
         return False
@@ -509,8 +563,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m tests.support.kafka_local")
     sub = parser.add_subparsers(dest="command", required=True)
     start = sub.add_parser("start", help="start the local broker in the background")
-    start.add_argument("--port", type=int, default=9092)
-    sub.add_parser("stop", help="stop the background broker")
+    start.add_argument("--port", type=int, default=None,
+                       help="default: this checkout's own port (from its path)")
+    sub.add_parser("stop", help="stop the background broker, deleting its topics")
     sub.add_parser("status", help="say whether the background broker runs")
     sub.add_parser("resolve", help="only resolve the Kafka jars into the cache")
     args = parser.parse_args(argv)
@@ -526,13 +581,20 @@ def main(argv: list[str] | None = None) -> int:
                       f"(logs: {state_dir()})")
             print(f"KAFKA_BOOTSTRAP_SERVERS={servers}")
         elif args.command == "stop":
-            print("local Kafka stopped" if stop_background() else "no local Kafka was running")
+            directory = state_dir()
+            if stop_background():
+                print(f"local Kafka of {CHECKOUT} stopped; its topics and data "
+                      f"({directory}) are deleted")
+            else:
+                print("no local Kafka was running")
         elif args.command == "status":
             state = _read_state()
             if state and _alive(int(str(state["pid"]))):
+                print(f"local Kafka of {state.get('checkout', CHECKOUT)} "
+                      f"(state: {state_dir()})")
                 print(f"KAFKA_BOOTSTRAP_SERVERS={state['bootstrap_servers']}")
             else:
-                print("no local Kafka running")
+                print(f"no local Kafka of {CHECKOUT} running")
                 return 1
         elif args.command == "resolve":
             print(resolve_jars())
