@@ -45,6 +45,7 @@ clients:
 test: venv browsers clients
 	@$(BIN)/python -m tests.support.kafka_local resolve >/dev/null
 	$(BIN)/ruff check streams agents tables tests bench worker.py
+	$(BIN)/mypy
 	$(BIN)/pytest -p no:cacheprovider
 
 unit: venv

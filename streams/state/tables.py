@@ -126,7 +126,12 @@ class PerKeyTable(Generic[V]):
         return bound_table(self.name, self._table)
 
     def get(self, key: Any) -> V | None:
-        """The stored value of `key` on this worker, or None if it has none."""
+        """The stored value of `key` on this worker, or None if it has none.
+
+        Reads what earlier batches wrote (not the pending updates of a running batch: use
+        `TableBatch.get` inside a handler). Only this worker's partitions are read; the HTTP
+        lookup `GET /api/tables/{table}/{key}` is routed to the worker owning the key.
+        """
         return self.faust_table.data.get(key)  # type: ignore[no-any-return]
 
     @property
@@ -144,7 +149,8 @@ class PerKeyTable(Generic[V]):
         return bytes(self.faust_table.changelog_topic.prepare_key(key, None)[0])
 
     def partition_of(self, key: Any) -> int:
-        """The partition the table's key partitioner gives `key`."""
+        """The partition the table's key partitioner gives `key`: a record must come from
+        this partition to change `key` (see `TableBatch.set`)."""
         return key_partition(self.placement_key(key), self.partition_count, self._partitioner)
 
     def batch(self) -> TableBatch[V]:
@@ -177,7 +183,9 @@ class TableBatch(Generic[V]):
         self._pending.clear()
 
     def get(self, key: Any) -> V:
-        """The value of `key` including this batch's pending updates, else the default."""
+        """The value of `key` as this batch sees it: its own pending update, else what an
+        earlier handler call of the same batch wrote, else the stored value, else the
+        table's default. Call it before `set`/`update` to keep the value before a change."""
         if key in self._pending:
             return self._pending[key][0]
         writes = table_writes.current()
@@ -207,12 +215,20 @@ class TableBatch(Generic[V]):
         self._pending[key] = (value, message.partition)
 
     def update(self, message: Message[Any], key: Any, change: Callable[[V], V]) -> V:
-        """Apply `change` to the current value of `key`; return the new value."""
+        """Set `key` to `change(value)`, the value as `get(key)` gives it; return the new
+        value. The same rules as `set` apply (`TableError` for a key of another partition).
+
+        Example::
+
+            before = totals.get(message.key)
+            after = totals.update(message, message.key, lambda t: t + message.value.cents)
+        """
         value = change(self.get(key))
         self.set(message, key, value)
         return value
 
     def __len__(self) -> int:
+        """The number of keys with a pending update."""
         return len(self._pending)
 
     def flush(self) -> None:

@@ -56,13 +56,24 @@ from streams.state.tables import TableBatch, _store_url, bound_table, event_scop
 V = TypeVar("V")
 
 Seconds = float | int | timedelta
+#: A point in time: a datetime (naive ones are UTC) or epoch seconds.
+Time = datetime | float | int
 
 #: Windowed tables declared at import time of the deployment's modules, bound by `create_app`.
 DECLARED_WINDOWED_TABLES: list[WindowedTable[Any]] = []
 
 
 def seconds(value: Seconds) -> float:
+    """A duration in seconds."""
     return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def epoch(value: Time) -> float:
+    """Epoch seconds of a datetime (naive ones are taken as UTC) or of epoch seconds."""
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return aware.timestamp()
+    return float(value)
 
 
 @dataclass(frozen=True)
@@ -118,19 +129,31 @@ class WindowValue(Generic[V]):
     """One window of one key: [start, end) in epoch seconds, and the value in it.
 
     Faust's own window keys end 0.1 s early (start + size - 0.1) so that they do not
-    overlap; here the end is exclusive: start + size."""
+    overlap; here the end is exclusive: start + size. `start_time`/`end_time` are the same
+    bounds as UTC datetimes."""
 
     start: float
     end: float
     value: V
 
+    @property
+    def start_time(self) -> datetime:
+        return datetime.fromtimestamp(self.start, tz=UTC)
+
+    @property
+    def end_time(self) -> datetime:
+        return datetime.fromtimestamp(self.end, tz=UTC)
+
     def as_dict(self, to_json: Callable[[Any], Any] = lambda v: v) -> dict[str, Any]:
+        """The JSON form: bounds in ISO 8601, and as epoch seconds in `*_epoch`."""
         return {"window_start": iso(self.start), "window_end": iso(self.end),
+                "window_start_epoch": self.start, "window_end_epoch": self.end,
                 "value": to_json(self.value)}
 
 
-def iso(epoch: float) -> str:
-    return datetime.fromtimestamp(epoch, tz=UTC).isoformat()
+def iso(seconds_since_epoch: float) -> str:
+    """ISO 8601 in UTC, the form every JSON answer gives times in."""
+    return datetime.fromtimestamp(seconds_since_epoch, tz=UTC).isoformat()
 
 
 # --- key encoding -----------------------------------------------------------------------
@@ -291,20 +314,29 @@ class WindowedTable(Generic[V]):
         """The partition the table's key partitioner gives `key` (or `(key, window)`)."""
         return key_partition(self.placement_key(key), self.partition_count, self._partitioner)
 
-    def windows_at(self, timestamp: float) -> list[tuple[float, float]]:
-        """The windows (Faust's `(start, end)`) a record with this timestamp counts in."""
+    def windows_at(self, timestamp: Time) -> list[tuple[float, float]]:
+        """The windows (Faust's `(start, end)`, epoch seconds) a record with this timestamp
+        (a datetime or epoch seconds) counts in."""
         return [(float(start), float(end))
-                for start, end in self.faust_table.window.ranges(timestamp)]
+                for start, end in self.faust_table.window.ranges(epoch(timestamp))]
 
-    def current(self, key: str, now: float | None = None) -> WindowValue[V] | None:
-        """The latest window containing `now` (default: the wall clock), if it has a value."""
-        at = datetime.now(tz=UTC).timestamp() if now is None else now
+    def current(self, key: str, now: Time | None = None) -> WindowValue[V] | None:
+        """The latest window containing `now` (a datetime or epoch seconds; default: the
+        wall clock), if `key` has a value in it; None otherwise."""
+        at = datetime.now(tz=UTC).timestamp() if now is None else epoch(now)
         start, end = self.faust_table.window.current(at)
         value = self.get((key, (float(start), float(end))))
         return None if value is None else self._window_value(float(start), value)
 
-    def range(self, key: str, start: float, end: float) -> list[WindowValue[V]]:
-        """The stored windows of `key` that overlap [start, end], oldest first."""
+    def range(self, key: str, start: Time, end: Time) -> list[WindowValue[V]]:
+        """The stored windows of `key` that overlap [start, end], oldest first.
+
+        `start` and `end` are datetimes (naive ones are UTC) or epoch seconds; they may be
+        infinite floats for an open range. Only this worker's partitions are read: a key
+        owned by another worker has no windows here (the HTTP lookup is routed to it).
+        Raises `TableError` when `end` is before `start`.
+        """
+        start, end = epoch(start), epoch(end)
         if end < start:
             raise TableError(f"range end {iso(end)} is before its start {iso(start)}")
         table = self.faust_table
@@ -326,7 +358,8 @@ class WindowedTable(Generic[V]):
         return WindowBatch(self)
 
     def get(self, slot: tuple[str, tuple[float, float]]) -> V | None:
-        """The stored value of `(key, (start, end))` (Faust's window), None if it has none."""
+        """The stored value of `(key, (start, end))`, a window as `windows_at` gives it
+        (Faust's end, 0.1 s before the next window), on this worker; None if it has none."""
         table = self.faust_table
         if slot not in table:
             return None

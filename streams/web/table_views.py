@@ -121,8 +121,9 @@ def scan_page(table: AnyTable, prefix: str, after: str | None, limit: int,
     """Up to `limit` entries of the local active partitions, in key order, whose key starts
     with `prefix` and comes after the cursor `after`; also how many records were read.
 
-    An entry is `{"key", "value"}`, for a windowed table also `"window": {"start", "end"}`
-    (epoch seconds, end exclusive). Pass `cursor_of(last entry)` as the next `after`.
+    An entry is `{"key", "value"}`, for a windowed table also `"window": {"start", "end",
+    "start_epoch", "end_epoch"}` (ISO 8601 and epoch seconds, end exclusive). Pass
+    `cursor_of(last entry)` as the next `after`.
     """
     faust_table = table.faust_table
     start = prefix.encode()
@@ -138,8 +139,11 @@ def scan_page(table: AnyTable, prefix: str, after: str | None, limit: int,
             key, (window_start, _) = decode_window_key(raw_key)
             if not key.startswith(prefix):  # the prefix reached into the window suffix
                 continue
-            entries.append({"key": key, "window": {"start": window_start,
-                                                   "end": window_start + table.size_s},
+            window_end = window_start + table.size_s
+            entries.append({"key": key, "window": {"start": iso(window_start),
+                                                   "end": iso(window_end),
+                                                   "start_epoch": window_start,
+                                                   "end_epoch": window_end},
                             "value": to_json(decode_value(faust_table, raw_value))})
         else:
             entries.append({"key": decode_key(faust_table, raw_key),
@@ -150,7 +154,8 @@ def scan_page(table: AnyTable, prefix: str, after: str | None, limit: int,
 def cursor_of(entry: dict[str, Any]) -> str:
     """The `after` that continues a scan past `entry` (`key@window start` when windowed)."""
     window = entry.get("window")
-    return str(entry["key"]) if window is None else f"{entry['key']}@{window['start']!r}"
+    return (str(entry["key"]) if window is None
+            else f"{entry['key']}@{window['start_epoch']!r}")
 
 
 def _seek_after(table: AnyTable, after: str) -> bytes:

@@ -203,7 +203,7 @@ def test_scan_pages_through_local_keys_in_order(worker: WorkerProcess,
 
     # a windowed table pages by key and window: the cursor names both
     first = page("events_per_minute", 5)
-    assert [(e["key"], e["window"]["start"], e["value"]) for e in first["entries"]] == [
+    assert [(e["key"], e["window"]["start_epoch"], e["value"]) for e in first["entries"]] == [
         (key, t + 60 * (i % 3), i + 1) for i, key in enumerate(keys[:5])]
     assert first["next_after"] == f"{keys[4]}@{t + 60 * (4 % 3)!r}"
     rest = page("events_per_minute", 100, first["next_after"])
@@ -271,7 +271,7 @@ def test_any_worker_answers_windowed_lookups(kafka_bootstrap: str, tmp_path: Pat
                      DEADLINE, f"every key answered by {worker.url}")
         # the browse merges both workers' pages, windows in order
         entries = workers[0].get_json("/api/tables/events_per_minute?prefix=two-")["entries"]
-        assert [(e["key"], e["window"]["start"]) for e in entries] == sorted(
+        assert [(e["key"], e["window"]["start_epoch"]) for e in entries] == sorted(
             (key, t + 60 * (i % 2)) for i, key in enumerate(keys))
 
 

@@ -52,10 +52,11 @@ def test_plain_pages_follow_key_order_and_the_prefix(tables) -> None:
 def test_windowed_pages_never_skip_or_repeat_a_window(tables) -> None:
     _, windowed = tables
     got = [e for page in pages(windowed, "a1", 2) for e in page]
-    assert [(e["key"], e["window"]["start"] - T0) for e in got] == [
+    assert [(e["key"], e["window"]["start_epoch"] - T0) for e in got] == [
         ("a1", 0), ("a1", 60), ("a1", 120), ("a10", 0), ("a10", 60), ("a10", 120)]
-    assert got[1] == {"key": "a1", "window": {"start": T0 + 60, "end": T0 + 120},
-                      "value": 31}
+    assert got[1] == {"key": "a1", "window": {
+        "start": "2027-01-15T08:01:00+00:00", "end": "2027-01-15T08:02:00+00:00",
+        "start_epoch": T0 + 60, "end_epoch": T0 + 120}, "value": 31}
     # a bare key as cursor continues after all its windows
     assert scan_page(windowed, "", "b", 1)[0][0]["key"] == "c"
 

@@ -114,7 +114,10 @@ def test_bad_window_declarations_are_refused(make, message) -> None:
 def test_window_value_as_json_uses_iso_times_and_an_exclusive_end() -> None:
     value = WindowValue(start=T0, end=T0 + 60, value=3)
     assert value.as_dict() == {"window_start": "2027-01-15T08:00:00+00:00",
-                               "window_end": "2027-01-15T08:01:00+00:00", "value": 3}
+                               "window_end": "2027-01-15T08:01:00+00:00",
+                               "window_start_epoch": T0, "window_end_epoch": T0 + 60,
+                               "value": 3}
+    assert value.start_time.isoformat() == "2027-01-15T08:00:00+00:00"
 
 
 async def test_batches_count_per_record_time_and_write_each_window_once() -> None:
@@ -174,3 +177,27 @@ def test_a_key_from_another_partition_is_refused() -> None:
     with pytest.raises(TableError, match=rf"orders\[{wrong}\]@4: key \('k', \(.*\)\) of table "
                                          r"'w_misrouted' belongs to partition"):
         table.batch().update(message, "k", lambda n: n + 1)
+
+
+def test_reads_take_datetimes_wherever_they_take_times() -> None:
+    from streams.testing import Record, run_agent
+
+    table = WindowedTable("w_dates", value_type=int, default=int, window=Tumbling(60),
+                          register=False)
+
+    @batch_agent("dated", register=False)
+    async def count(batch: list[Message[dict]]) -> None:
+        with table.batch() as windows:
+            for message in batch:
+                windows.update(message, message.key, lambda n: n + 1)
+
+    start = datetime.fromtimestamp(T0, UTC)
+    run_agent(count, [Record("k", {}, timestamp=start + timedelta(seconds=s))
+                      for s in (1, 2, 61)], tables=[table])
+    found = table.range("k", start, start + timedelta(minutes=5))
+    assert [(w.start_time, w.value) for w in found] == [
+        (start, 2), (start + timedelta(minutes=1), 1)]
+    naive = start.replace(tzinfo=None)  # taken as UTC
+    assert table.range("k", naive, naive + timedelta(seconds=30)) == found[:1]
+    assert table.current("k", start + timedelta(seconds=70)).value == 1
+    assert table.windows_at(start) == table.windows_at(T0) == [(T0, T0 + 59.9)]

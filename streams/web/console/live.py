@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from collections import deque
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from aiohttp import web
@@ -91,7 +92,7 @@ class LiveSampler:
                 sample = await self.sample()
             except Exception as exc:  # a broker hiccup must not end the charts
                 log.debug("live sample failed: %r", exc)
-                sample = {"time": time.time(), "error": f"{type(exc).__name__}: {exc}"}
+                sample = {**_times(), "error": f"{type(exc).__name__}: {exc}"}
             self.samples.append(sample)
             for queue in list(self._subscribers):
                 if queue.full():
@@ -124,7 +125,7 @@ class LiveSampler:
         totals = registry_totals(_COUNTERS)
         totals["produced"] = produced
         sample: dict[str, Any] = {
-            "time": time.time(), "lag": sum(lag.values()), "lag_by_topic": lag,
+            **_times(), "lag": sum(lag.values()), "lag_by_topic": lag,
             "produced_total": int(produced),
             "processed_total": int(totals["streams_consumer_messages_total"]),
         }
@@ -199,3 +200,9 @@ async def get_samples(request: web.Request) -> web.Response:
 def add_routes(router: web.UrlDispatcher) -> None:
     router.add_get("/api/live", stream_live)
     router.add_get("/api/live/samples", get_samples)
+
+
+def _times() -> dict[str, Any]:
+    """A sample's time: ISO 8601 (as every JSON answer gives times) and epoch seconds."""
+    now = time.time()
+    return {"time": datetime.fromtimestamp(now, UTC).isoformat(), "time_epoch": now}

@@ -28,7 +28,7 @@ PEER_TIMEOUT_S = 5.0
 
 def _sort_key(entry: dict[str, Any]) -> tuple[str, float]:
     window = entry.get("window") or {}
-    return str(entry["key"]), float(window.get("start") or 0)
+    return str(entry["key"]), float(window.get("start_epoch") or 0)
 
 
 def _first(entries: list[dict[str, Any]], limit: int) -> list[dict[str, Any]]:

@@ -27,7 +27,7 @@ export async function render(view) {
   const take = (sample) => {
     if (sample.error) { status.textContent = `last sample failed: ${sample.error}`; return; }
     Object.values(charts).forEach((c) => c.push(sample));
-    status.textContent = `live · ${new Date(sample.time * 1000).toLocaleTimeString()} · ` +
+    status.textContent = `live · ${new Date(sample.time).toLocaleTimeString()} · ` +
       `${fmt(sample.produced_total)} produced, lag ${fmt(sample.lag)}`;
   };
   source.addEventListener("history", (e) => JSON.parse(e.data).forEach(take));

@@ -41,7 +41,7 @@ export async function render(view, args) {
       page.replaceChildren(
         table(["Key", ...(windowed ? ["Window"] : []), "Value"], result.entries.map((e) => el("tr", { "data-key": String(e.key) },
           el("td", { class: "mono" }, String(e.key)),
-          windowed ? el("td", { class: "mono" }, e.window ? `${new Date(e.window.start * 1000).toISOString()} – ${new Date(e.window.end * 1000).toISOString()}` : "") : null,
+          windowed ? el("td", { class: "mono" }, e.window ? `${e.window.start} – ${e.window.end}` : "") : null,
           el("td", {}, el("pre", {}, pretty(e.value))))), { "data-testid": "browse-table" }),
         el("div", { class: "inline", style: "margin-top:8px" },
           el("button", { type: "button", class: "secondary", disabled: pages.length === 0, onclick: () => { pages.pop(); load(pages[pages.length - 1]); } }, "← Previous"),
