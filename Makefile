@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 
-.PHONY: venv browsers clients kafka kafka-stop run worker producer test unit lint bench chaos clean
+.PHONY: venv browsers clients kafka kafka-stop run worker producer test unit lint docs bench chaos clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -46,6 +46,7 @@ test: venv browsers clients
 	@$(BIN)/python -m tests.support.kafka_local resolve >/dev/null
 	$(BIN)/ruff check streams agents tables tests bench worker.py
 	$(BIN)/mypy
+	$(BIN)/mkdocs build --strict --quiet
 	$(BIN)/pytest -p no:cacheprovider
 
 unit: venv
@@ -54,6 +55,10 @@ unit: venv
 lint: venv
 	$(BIN)/ruff check streams agents tables tests bench worker.py
 	$(BIN)/mypy
+
+## The documentation (docs/, MkDocs) into build/docs; warnings are errors.
+docs: venv
+	$(BIN)/mkdocs build --strict
 
 bench: venv
 	@$(BIN)/python -m tests.support.kafka_local resolve >/dev/null

@@ -24,6 +24,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 
 
 async def _index(request: web.Request) -> web.FileResponse:
+    """The dashboard's page."""
     return web.FileResponse(STATIC_DIR / "index.html",
                             headers={"Cache-Control": "no-cache"})
 
