@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -35,3 +36,14 @@ def test_the_docs_build_strictly_with_generated_references(tmp_path: Path) -> No
     assert "KAFKA_BOOTSTRAP_SERVERS" in settings and "PUBLISH_MAX_ATTEMPTS" in settings
     http = (tmp_path / "site" / "reference" / "http" / "index.html").read_text()
     assert "/api/agents" in http and "/topics/{topic}" in http
+
+
+def test_the_readme_example_and_its_test_run(tmp_path: Path) -> None:
+    code = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+    assert len(code) == 2
+    script = tmp_path / "readme_example.py"
+    script.write_text("\n".join([*code, "test_alerts_over_the_limit()", "print('passed')"]))
+    result = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "passed"
