@@ -31,19 +31,15 @@ async def count(batch: list[Message[dict]]) -> None:
 TEST = '''
 import asyncio
 
-from streams.testing import send_all, wait_for
+from streams.testing import send_all
 
 
 def test_the_worker_counts_what_is_published(kafka_bootstrap, unique_topic, streams_worker):
     topic = unique_topic("seen")
     worker = streams_worker({"SEEN_TOPIC": topic}, modules=["team_agents"])
     asyncio.run(send_all(kafka_bootstrap, topic, [(b"k1", b"{}")] * 4))
-
-    def counted():
-        status, body = worker.request("/api/tables/seen/k1")
-        return status == 200 and body["value"] == 4
-
-    wait_for(counted, 60, "four records counted")
+    worker.wait_caught_up()
+    assert worker.get_json("/api/tables/seen/k1")["value"] == 4
 '''
 
 
