@@ -4,8 +4,9 @@ The records go through the worker's own steps (decoding into the agent's types, 
 handler with its retries, isolating bad records into dead letters, table writes, sink
 encoding), with these differences:
 
-- each key is put on the partition Kafka's default partitioner would give it (offsets
-  count per partition), so table writes keyed like the record are accepted;
+- each key is put on the partition the topic's producers would give it (`key_partitioner`,
+  as the KEY_PARTITIONER setting; offsets count per partition), so table writes keyed
+  like the record are accepted;
 - tables live in memory; they are bound to a fresh in-memory app for every run, so a run
   starts from empty tables and they can be read after it (`table.get(key)`,
   `windowed.range(key, start, end)`);
@@ -37,7 +38,7 @@ from typing import Any
 
 import faust
 
-from streams.kafka.partitioner import key_partition
+from streams.kafka.partitioner import KEY_PARTITIONERS, key_partition
 from streams.kafka.publisher import encode_headers, encode_value
 from streams.processing.agents import BatchAgent, SinkTopic
 from streams.processing.dead_letters import dead_letter_headers, dead_letter_topic_name
@@ -139,26 +140,32 @@ class AgentRun:
 
 def run_agent(agent: BatchAgent, records: Iterable[Record | tuple[Any, Any]], *,
               tables: Sequence[Table] | None = None, partitions: int | None = None,
-              batch_size: int | None = None) -> AgentRun:
+              batch_size: int | None = None, key_partitioner: str | None = None) -> AgentRun:
     """Run `agent` on `records` (each a `Record` or a `(key, value)` pair); see the module.
 
-    `tables` defaults to every declared table; `partitions` and `batch_size` to the
-    settings' defaults (TOPIC_PARTITIONS, BATCH_SIZE) unless the agent sets its own.
-    For async tests use `run_agent_async`.
+    `tables` defaults to every declared table; `partitions`, `batch_size` and
+    `key_partitioner` to the settings' defaults (TOPIC_PARTITIONS, BATCH_SIZE unless the
+    agent sets its own, KEY_PARTITIONER). For async tests use `run_agent_async`.
     """
     return asyncio.run(run_agent_async(agent, records, tables=tables, partitions=partitions,
-                                       batch_size=batch_size))
+                                       batch_size=batch_size,
+                                       key_partitioner=key_partitioner))
 
 
 async def run_agent_async(agent: BatchAgent, records: Iterable[Record | tuple[Any, Any]], *,
                           tables: Sequence[Table] | None = None, partitions: int | None = None,
-                          batch_size: int | None = None) -> AgentRun:
+                          batch_size: int | None = None, key_partitioner: str | None = None,
+                          ) -> AgentRun:
     """`run_agent` for a test that already runs an event loop."""
     defaults = Settings()
+    partitioner = key_partitioner or defaults.key_partitioner
+    if partitioner not in KEY_PARTITIONERS:
+        raise ValueError(f"key_partitioner {partitioner!r}: use one of "
+                         f"{', '.join(KEY_PARTITIONERS)}")
     partitions = partitions or defaults.topic_partitions
     size = batch_size or agent.batch_size or defaults.batch_size
     run = AgentRun()
-    app = _bind_tables(run, tables, partitions)
+    app = _bind_tables(run, tables, partitions, partitioner)
     processor = BatchProcessor(
         agent=agent.name,
         handler=agent.handler,
@@ -171,7 +178,7 @@ async def run_agent_async(agent: BatchAgent, records: Iterable[Record | tuple[An
         sink=SinkTopic(_SinkTopic(run)) if agent.sink else None,
         sleep=_Sleep(run),
     )
-    events = _events(agent.topic, records, partitions)
+    events = _events(agent.topic, records, partitions, partitioner)
     for start in range(0, len(events), size):
         writes = table_writes.PendingWrites()
         with table_writes.collecting(writes):
@@ -206,7 +213,7 @@ class _Event:
 
 
 def _events(topic: str, records: Iterable[Record | tuple[Any, Any]], partitions: int,
-            ) -> list[_Event]:
+            partitioner: str) -> list[_Event]:
     now = datetime.now(UTC)
     offsets = [0] * partitions
     events = []
@@ -214,7 +221,7 @@ def _events(topic: str, records: Iterable[Record | tuple[Any, Any]], partitions:
         record = item if isinstance(item, Record) else Record(*item)
         key = record.key.encode() if isinstance(record.key, str) else record.key
         # Kafka's default partitioner spreads unkeyed records; partition 0 stands for that.
-        partition = 0 if key is None else key_partition(key, partitions)
+        partition = 0 if key is None else key_partition(key, partitions, partitioner)
         events.append(_Event(_KafkaRecord(
             topic=topic, partition=partition, offset=offsets[partition], key=key,
             value=encode_value(record.value),
@@ -293,7 +300,8 @@ class _KitApp(faust.App):
         return self.changelog
 
 
-def _bind_tables(run: AgentRun, tables: Sequence[Table] | None, partitions: int) -> _KitApp:
+def _bind_tables(run: AgentRun, tables: Sequence[Table] | None, partitions: int,
+                 partitioner: str) -> _KitApp:
     app = _KitApp(f"streams-testing-{uuid.uuid4().hex[:8]}", store="memory://",
                   autodiscover=False, topic_partitions=partitions)
     app.changelog = _Changelog(run)
@@ -303,7 +311,8 @@ def _bind_tables(run: AgentRun, tables: Sequence[Table] | None, partitions: int)
         declared_store = table.store
         table.store = "memory"
         try:
-            table.bind(app, default_store="memory", partitions=partitions)
+            table.bind(app, default_store="memory", partitions=partitions,
+                       key_partitioner=partitioner)
         finally:
             table.store = declared_store
         run.tables[table.name] = table

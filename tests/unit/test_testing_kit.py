@@ -54,6 +54,15 @@ def test_str_and_bytes_keys_land_on_kafkas_partitions_and_tables_accept_them() -
     assert partitions == {key_partition(b"c1", 3), key_partition(b"c2", 3)}
 
 
+def test_keys_are_placed_by_the_producers_partitioner_when_it_is_not_javas() -> None:
+    result = run_agent(watch, [("c1", payment("c1", 5)), ("c7", payment("c7", 1))],
+                       tables=[spent, per_minute], key_partitioner="fnv1a")
+    assert result.table("kit_spent") == {"c1": 5, "c7": 1}
+    partitions = {key: p for topic, p, key, _ in result.changelog if "kit_spent" in topic}
+    assert partitions == {b"c1": key_partition(b"c1", 3, "fnv1a"),
+                          b"c7": key_partition(b"c7", 3, "fnv1a")}
+
+
 def test_sink_records_are_plain_json_as_the_worker_writes_them() -> None:
     result = run_agent(watch, [("c1", payment("c1", 101))], tables=[spent, per_minute])
     assert result.sink_values == [{"card": "c1", "total": 101}]
