@@ -20,14 +20,18 @@ from streams.errors import DeploymentError, SettingsError
 from streams.settings import Settings
 
 EXIT_BAD_SETUP = 2
+#: Commands that work without the deployment's agents and tables (publishing, scaffolding).
+WITHOUT_DEPLOYMENT = frozenset({"producer", "produce", "dlq", "new-agent"})
 
 
 def main() -> None:
     """Read the settings, load the deployment, build the app, run the command line."""
+    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
     try:
         settings = Settings.from_env()
-        load_deployment(Path.cwd(), settings.deployment_modules,
-                        required=bool(os.environ.get("DEPLOYMENT_MODULES", "").strip()))
+        if command not in WITHOUT_DEPLOYMENT:
+            load_deployment(Path.cwd(), settings.deployment_modules,
+                            required=bool(os.environ.get("DEPLOYMENT_MODULES", "").strip()))
     except (SettingsError, DeploymentError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_BAD_SETUP)

@@ -47,6 +47,14 @@ def test_streams_command_prints_one_line_for_a_broken_module(tmp_path: Path) -> 
         f"{tmp_path})) does not import: RuntimeError: boom"]
 
 
+def test_commands_that_publish_or_scaffold_do_not_load_the_deployment(tmp_path: Path) -> None:
+    result = subprocess.run([str(STREAMS), "new-agent", "kit_scaffold"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60,
+                            env={**os.environ, "DEPLOYMENT_MODULES": "not_here"})
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "kit-scaffold" / "pyproject.toml").exists()
+
+
 def test_python_m_streams_lists_the_platform_commands(tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "streams", "--help"], cwd=tmp_path,
                             capture_output=True, text=True, timeout=60)
