@@ -31,6 +31,20 @@ class DecodeError(StreamsError):
     """A record's key or value could not be decoded into the declared type."""
 
 
+class RetryableError(StreamsError):
+    """Raised by a handler when the failure is not the records' fault (a database or
+    service is down): the batch is retried with backoff while its partitions wait, and
+    nothing of it is dead-lettered.
+
+    Example::
+
+        try:
+            await db.write(rows)
+        except asyncpg.CannotConnectNowError as exc:
+            raise RetryableError("orders database unreachable") from exc
+    """
+
+
 class TableError(StreamsError):
     """A table was used wrongly (not bound to an app, written outside a batch)."""
 

@@ -221,6 +221,10 @@ class Settings:
     shutdown_timeout_s: float = _env(
         "SHUTDOWN_TIMEOUT_S", _float(0, 3600), 30.0,
         "on SIGTERM, how long the batch in hand may take to finish before it is abandoned")
+    transient_retry_deadline_s: float = _env(
+        "TRANSIENT_RETRY_DEADLINE_S", _float(0, 7 * 24 * 3600), 3600.0,
+        "how long a batch may wait on a transient failure before the worker stops without "
+        "committing it (0: no limit)")
     processing_guarantee: ProcessingGuarantee = _env(
         "PROCESSING_GUARANTEE", _choice("at_least_once", "exactly_once"), "at_least_once",
         "offset commit semantics")

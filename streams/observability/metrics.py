@@ -19,7 +19,12 @@ Consumer side (batch agents):
   dead-lettered) and was acknowledged.
 - `streams_consumer_batch_size{agent}`: records per batch handed to the handler.
 - `streams_consumer_batch_seconds{agent}`: handler time per batch, retries included.
-- `streams_consumer_retries_total{agent}`: handler attempts after the first.
+- `streams_consumer_retries_total{agent}`: handler attempts after the first, transient
+  failures not included.
+- `streams_consumer_transient_retries_total{agent}`: handler calls repeated after a
+  transient failure (`RetryableError` or a type the agent declares transient).
+- `streams_consumer_transient_waiting{agent}`: batches of the agent waiting on a transient
+  failure now (their partitions are paused).
 - `streams_consumer_dead_letters_total{topic,error}`: records sent to `<topic>.dlq`.
 - `streams_partitioner_mismatch_total{topic,matches}`: records dead-lettered because their
   key is not on the partition the table's key partitioner gives it, by the hash that does
@@ -116,7 +121,16 @@ CONSUMER_BATCH_SECONDS = Histogram(
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
 CONSUMER_RETRIES = Counter(
-    "streams_consumer_retries_total", "Handler attempts after the first", ["agent"]
+    "streams_consumer_retries_total", "Handler attempts after the first, transient failures "
+    "not included", ["agent"]
+)
+CONSUMER_TRANSIENT_RETRIES = Counter(
+    "streams_consumer_transient_retries_total",
+    "Handler calls repeated after a transient failure", ["agent"]
+)
+CONSUMER_TRANSIENT_WAITING = Gauge(
+    "streams_consumer_transient_waiting",
+    "Batches waiting on a transient failure now (their partitions paused)", ["agent"]
 )
 DEAD_LETTERS = Counter(
     "streams_consumer_dead_letters_total", "Records sent to the dead-letter topic",

@@ -38,6 +38,7 @@ from streams.processing.processor import BatchProcessor, Handler, HandlerFailedE
 from streams.processing.reader import BatchReader
 from streams.processing.retry import Backoff
 from streams.processing.transactions import TransactionFailedError, in_transactions
+from streams.processing.transient import BatchAbandoned, TransientDeadlineError
 from streams.settings import Settings
 from streams.state import writes as table_writes
 
@@ -63,6 +64,7 @@ class BatchAgent:
     sink: str | None = None
     concurrency: int = 1
     name: str = ""
+    transient: tuple[type[BaseException], ...] = ()
     _agent: Any = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -76,6 +78,8 @@ class BatchAgent:
             raise ValueError(f"batch_agent {self.name}: max_retries must be >= 0")
         if self.concurrency < 1:
             raise ValueError(f"batch_agent {self.name}: concurrency must be >= 1")
+        if not all(isinstance(t, type) and issubclass(t, Exception) for t in self.transient):
+            raise ValueError(f"batch_agent {self.name}: transient takes exception types")
         check_decodable(self.value_type, f"batch_agent {self.name} value")
         check_decodable(self.key_type, f"batch_agent {self.name} key")
 
@@ -107,6 +111,10 @@ class BatchAgent:
                                                     settings))
                           if self.dead_letter else None),
             sink=SinkTopic(_raw_topic(app, self.sink, settings)) if self.sink else None,
+            transient=self.transient,
+            transient_deadline_s=settings.transient_retry_deadline_s or None,
+            # Faust suspends the flow when partitions are revoked and on shutdown
+            giving_up=lambda: not app.flow_control.is_active(),
         )
         batch_size = self.batch_size or settings.batch_size
         within = self.flush_interval or settings.flush_interval
@@ -135,12 +143,17 @@ class BatchAgent:
                     return
                 try:
                     await process(events)
+                except BatchAbandoned as exc:
+                    # not acked: the partitions' next owner (or a restart) handles it
+                    log.warning("%s", exc, extra={"agent": self.name})
+                    continue
                 except Exception as exc:
                     # A batch that cannot be finished (handler failed without dead letters,
                     # dead letters, sink or changelog not acknowledged, transaction not
                     # committed) must not be acked: the worker stops and the batch is read
                     # again after a restart.
-                    if isinstance(exc, HandlerFailedError | TransactionFailedError):
+                    if isinstance(exc, HandlerFailedError | TransactionFailedError
+                                  | TransientDeadlineError):
                         log.critical("%s", exc, extra={"agent": self.name})
                     else:
                         log.critical("agent %s: batch could not be completed: %r; the worker "
@@ -218,6 +231,7 @@ def batch_agent(
     sink: str | None = None,
     concurrency: int = 1,
     name: str | None = None,
+    transient: tuple[type[BaseException], ...] = (),
     register: bool = True,
 ) -> Callable[[Handler], BatchAgent]:
     """Declare a batch handler of `topic`.
@@ -229,6 +243,9 @@ def batch_agent(
       stops at the first such record, committing nothing from it on.
     - `sink`: a topic for what the handler returns (`Outgoing`, `(key, value)` pairs or
       values); published before the batch is acknowledged.
+    - `transient`: exception types that mean "not the records' fault" (a database or
+      service down), like `RetryableError`: the batch is retried with backoff while its
+      partitions wait, up to TRANSIENT_RETRY_DEADLINE_S, and never dead-lettered for them.
     - `concurrency` > 1 runs several handler instances; records of one key may then be
       handled out of order.
     - `register=False` skips the module-level registry: pass the agent to
@@ -246,7 +263,7 @@ def batch_agent(
             topic=topic, handler=handler, value_type=value_type, key_type=key_type,
             batch_size=batch_size, flush_interval=flush_interval, max_retries=max_retries,
             backoff=backoff, dead_letter=dead_letter, sink=sink, concurrency=concurrency,
-            name=name or "",
+            name=name or "", transient=tuple(transient),
         )
         if register:
             DECLARED_AGENTS.append(agent)

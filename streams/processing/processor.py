@@ -3,7 +3,10 @@
 1. Records whose key or value does not decode are dead-lettered at once (a retry cannot
    fix them).
 2. The handler gets the decoded batch; on an exception it is retried with backoff up to
-   `max_retries` times.
+   `max_retries` times. A transient failure (`RetryableError`, or one of the agent's
+   `transient` types) is not one of those: the call is repeated with backoff until it
+   succeeds while the partitions wait, and nothing is dead-lettered for it
+   (streams.processing.transient).
 3. If it still fails, the batch is split in halves, recursively: a part that succeeds is
    done (each good record is handled by exactly one successful call), a single record that
    fails on its own is dead-lettered with the error (a table key on the wrong partition
@@ -30,6 +33,7 @@ from streams.errors import DecodeError, KeyPlacementError, StreamsError
 from streams.observability import metrics
 from streams.processing.models import Message, to_message
 from streams.processing.retry import Backoff
+from streams.processing.transient import TransientRetry, TransientWaitEnded
 from streams.state import writes as table_writes
 from streams.state.placement import MISPLACED
 
@@ -63,9 +67,20 @@ class BatchProcessor:
     dead_letters: DeadLetters | None
     sink: Sink | None = None
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+    transient: tuple[type[BaseException], ...] = ()
+    transient_deadline_s: float | None = None
+    #: True when the batch's partitions are being given up (ends a transient wait)
+    giving_up: Callable[[], bool] = lambda: False
+    clock: Callable[[], float] = time.monotonic
+
+    def __post_init__(self) -> None:
+        self._transient = TransientRetry(self.agent, self.transient, self.backoff,
+                                         self.transient_deadline_s, self.sleep,
+                                         self.giving_up, self.clock)
 
     async def process(self, events: Sequence[Any]) -> None:
-        """Handle every event of the batch, or raise `HandlerFailedError`."""
+        """Handle every event of the batch, or raise `HandlerFailedError` (or
+        `TransientWaitEnded`: the batch stopped waiting on a transient failure)."""
         messages = await self._decode(events)
         if not messages:
             return
@@ -102,8 +117,8 @@ class BatchProcessor:
         for attempt in range(retries + 1):
             savepoint = writes.savepoint() if writes is not None else None
             try:
-                return list(await self.handler(messages) or ())
-            except asyncio.CancelledError:
+                return list(await self._transient.call(self.handler, messages) or ())
+            except (asyncio.CancelledError, TransientWaitEnded):
                 raise
             except Exception as exc:
                 if writes is not None and savepoint is not None:

@@ -10,6 +10,7 @@ from faust.exceptions import ConsumerNotStarted
 from faust.web import Request, Response, View
 
 from streams.observability.monitoring import metrics_page, monitoring_problems
+from streams.processing.transient import WAITING
 from streams.state.placement import MISPLACED
 from streams.web.table_views import register_table_views
 
@@ -34,14 +35,18 @@ def register_views(app: Any) -> None:
 
     @app.page("/ready")
     class ReadyView(View):
-        """Connected, partitions assigned, tables recovered: 200; otherwise 503 and why."""
+        """Connected, partitions assigned, tables recovered, no agent waiting on a transient
+        failure: 200; otherwise 503 and why."""
 
         async def get(self, request: Request) -> Response:
             reasons = readiness_problems(app)
             # Records dead-lettered because their producer partitions keys differently:
             # the worker is ready, but the operator should see it here.
             mismatches = MISPLACED.summary()
-            detail = {"partitioner_mismatches": mismatches} if mismatches else {}
+            detail: dict[str, Any] = {"partitioner_mismatches": mismatches} if mismatches else {}
+            waits = WAITING.summary()
+            if waits:  # which agent waits on what, on which partitions, since when
+                detail["transient_waits"] = waits
             if reasons:
                 return self.json({"ready": False, "reasons": reasons, **detail}, status=503)
             assigned = sorted(f"{tp.topic}[{tp.partition}]" for tp in app.consumer.assignment())
@@ -64,4 +69,5 @@ def readiness_problems(app: Any) -> list[str]:
         assigned = set()
     if not assigned:
         reasons.append("no partitions assigned")
+    reasons.extend(WAITING.reasons())
     return reasons
