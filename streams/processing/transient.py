@@ -140,7 +140,7 @@ class TransientRetry:
                     continue
                 if wait is not None:
                     log.info("agent %s: handler recovered on %s after %d transient retries "
-                             "(%.1fs)", self.agent, wait.partitions, wait.retries,
+                             "(%.1fs)", self.agent, ", ".join(wait.partitions), wait.retries,
                              self.clock() - started, extra={"agent": self.agent})
                 return result
         finally:

@@ -3,6 +3,8 @@
 - Items with `fail=True` make the handler raise until the file `TEST_FIXED_FILE` exists.
 - While the file `TEST_HOLD_FILE` exists, the handler blocks, after writing the batch's
   coordinates to `TEST_BATCH_MARK` (kill/shutdown tests).
+- While the file `TEST_DOWN_FILE` exists ("database down"), the handler raises
+  `RetryableError`.
 - Every handled item is published to `<TEST_TOPIC>.out` as {"id", "partition", "offset"}.
 """
 
@@ -14,12 +16,13 @@ from pathlib import Path
 
 import faust
 
-from streams import Message, batch_agent
+from streams import Message, RetryableError, batch_agent
 from streams.testing import write_mark
 
 TOPIC = os.environ["TEST_TOPIC"]
 FIXED_FILE = Path(os.environ.get("TEST_FIXED_FILE", "/nonexistent/fixed"))
 HOLD_FILE = Path(os.environ.get("TEST_HOLD_FILE", "/nonexistent/hold"))
+DOWN_FILE = Path(os.environ.get("TEST_DOWN_FILE", "/nonexistent/down"))
 BATCH_MARK = Path(os.environ.get("TEST_BATCH_MARK", "/nonexistent/mark"))
 
 
@@ -37,6 +40,8 @@ async def handle_items(batch: list[Message[Item]]) -> list[tuple[str, dict[str, 
             write_mark(BATCH_MARK, batch)
         while HOLD_FILE.exists():
             await asyncio.sleep(0.05)
+    if DOWN_FILE.exists():
+        raise RetryableError("database down")
     for message in batch:
         if message.value.fail and not FIXED_FILE.exists():
             raise ValueError(f"item {message.value.id} refused")
