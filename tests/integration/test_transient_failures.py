@@ -98,3 +98,36 @@ def test_sigterm_during_an_outage_stops_without_committing_or_dead_lettering(
         wait_for(lambda: caught_up(kafka_bootstrap, topic), 120, "every record committed")
     processed = sink_ids(kafka_bootstrap, topic)
     assert set(processed) == set(range(100)) and max(processed.values()) == 1
+
+
+def test_a_rebalance_during_an_outage_hands_the_waiting_partitions_over_unprocessed(
+        kafka_bootstrap: str, unique_name: str, tmp_path: Path, output_dir: Path) -> None:
+    topic = unique_name
+    down = tmp_path / "down"
+    down.touch()
+    env = {"TEST_DOWN_FILE": str(down), "SHUTDOWN_TIMEOUT_S": "3"}
+    (output_dir / "second").mkdir(exist_ok=True)
+    with items_worker(kafka_bootstrap, topic, tmp_path, output_dir, **env) as first:
+        first.wait_ready()
+        asyncio.run(produce(kafka_bootstrap, topic, [item(i) for i in range(300)]))
+        wait_for(lambda: first.request("/ready")[1].get("transient_waits"), 60,
+                 "the batch to wait on the outage")
+        with items_worker(kafka_bootstrap, topic, tmp_path, output_dir / "second",
+                          DATA_DIR=str(tmp_path / "second"), **env) as second:
+            log = first.log_path
+            assert log is not None
+            wait_for(lambda: "left unacknowledged while waiting on a transient failure"
+                     in log.read_text(errors="replace"), 60, "the first worker to let go")
+
+            def second_waits() -> bool:
+                waits = second.request("/ready")[1].get("transient_waits") or []
+                return bool(waits and waits[0]["partitions"])
+
+            wait_for(second_waits, 90, "the new owner to wait on the outage too")
+            assert asyncio.run(read_all(kafka_bootstrap, f"{topic}.dlq")) == []
+            down.unlink()
+            wait_for(lambda: caught_up(kafka_bootstrap, topic), 120, "every record committed")
+    processed = sink_ids(kafka_bootstrap, topic)
+    assert set(processed) == set(range(300))
+    assert max(processed.values()) == 1, "a record was handled twice"
+    assert asyncio.run(read_all(kafka_bootstrap, f"{topic}.dlq")) == []
