@@ -122,7 +122,7 @@ class TransientRetry:
                    messages: list[Message[Any]]) -> Any:
         writes = table_writes.current()
         wait: TransientWait | None = None
-        started = self.clock()
+        started = 0.0  # when the first transient failure of this call ended
         try:
             while True:
                 savepoint = writes.savepoint() if writes is not None else None
@@ -134,7 +134,7 @@ class TransientRetry:
                     if writes is not None and savepoint is not None:
                         writes.rollback(savepoint)  # the failed call's table changes
                     if wait is None:
-                        wait = WAITING.begin(self.agent, messages)
+                        wait, started = WAITING.begin(self.agent, messages), self.clock()
                     wait.error = f"{type(exc).__name__}: {exc}"
                     await self._pause(wait, started, messages)
                     continue
