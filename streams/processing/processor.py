@@ -70,7 +70,7 @@ class BatchProcessor:
     transient: tuple[type[BaseException], ...] = ()
     transient_deadline_s: float | None = None
     #: True when the batch's partitions are being given up (ends a transient wait)
-    giving_up: Callable[[], bool] = lambda: False
+    giving_up: Callable[[], bool] | None = None
     clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:

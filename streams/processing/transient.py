@@ -96,10 +96,6 @@ class TransientWaits:
 WAITING = TransientWaits()
 
 
-def _never() -> bool:
-    return False
-
-
 @dataclass
 class TransientRetry:
     """Calls a handler until it returns or fails with something other than a transient
@@ -110,8 +106,9 @@ class TransientRetry:
     backoff: Backoff
     deadline_s: float | None
     sleep: Callable[[float], Awaitable[None]]
-    #: True when the batch's partitions are being given up (checked at least every `step_s`)
-    giving_up: Callable[[], bool] = _never
+    #: True when the batch's partitions are being given up (checked at least every `step_s`;
+    #: None: nothing ends a wait early, each delay is one sleep)
+    giving_up: Callable[[], bool] | None = None
     clock: Callable[[], float] = time.monotonic
     step_s: float = 1.0
 
@@ -166,6 +163,9 @@ class TransientRetry:
         log.warning("agent %s: transient failure on %s: %s; partitions wait, nothing is "
                     "dead-lettered; retry %d in %.2fs", self.agent, where, wait.error,
                     wait.retries, delay, extra={"agent": self.agent})
+        if self.giving_up is None:
+            await self.sleep(delay)
+            return
         while True:
             if self.giving_up():
                 raise BatchAbandoned(

@@ -10,7 +10,10 @@ encoding), with these differences:
 - tables live in memory; they are bound to a fresh in-memory app for every run, so a run
   starts from empty tables and they can be read after it (`table.get(key)`,
   `windowed.range(key, start, end)`);
-- retries do not wait: their delays are recorded in `AgentRun.retries`;
+- retries do not wait: their delays are recorded in `AgentRun.retries`, and time runs on
+  with them, so a handler failing transiently (`RetryableError`, the agent's `transient`
+  types) for ever ends with `TransientDeadlineError` after TRANSIENT_RETRY_DEADLINE_S of
+  recorded delays (0: the run never ends);
 - records the worker would publish (sink records, dead letters, changelog) are kept in
   the result instead.
 
@@ -165,6 +168,7 @@ async def run_agent_async(agent: BatchAgent, records: Iterable[Record | tuple[An
     partitions = partitions or defaults.topic_partitions
     size = batch_size or agent.batch_size or defaults.batch_size
     run = AgentRun()
+    sleep = _Sleep(run)
     app = _bind_tables(run, tables, partitions, partitioner)
     processor = BatchProcessor(
         agent=agent.name,
@@ -176,7 +180,10 @@ async def run_agent_async(agent: BatchAgent, records: Iterable[Record | tuple[An
         backoff=agent.backoff or Backoff(initial=defaults.retry_backoff_ms / 1000),
         dead_letters=_DeadLetters(run) if agent.dead_letter else None,
         sink=SinkTopic(_SinkTopic(run)) if agent.sink else None,
-        sleep=_Sleep(run),
+        sleep=sleep,
+        transient=agent.transient,
+        transient_deadline_s=defaults.transient_retry_deadline_s or None,
+        clock=sleep.clock,
     )
     events = _events(agent.topic, records, partitions, partitioner)
     for start in range(0, len(events), size):
@@ -269,11 +276,18 @@ class _DeadLetters:
 
 
 class _Sleep:
+    """Records each retry's delay instead of waiting; `clock` is the delays so far."""
+
     def __init__(self, run: AgentRun) -> None:
         self.run = run
+        self.slept = 0.0
 
     async def __call__(self, delay: float) -> None:
         self.run.retries.append(Retry(delay))
+        self.slept += delay
+
+    def clock(self) -> float:
+        return self.slept
 
 
 class _Changelog:

@@ -14,6 +14,7 @@ from streams.processing.processor import BatchProcessor, HandlerFailedError
 from streams.processing.retry import Backoff
 from streams.processing.transient import WAITING, BatchAbandoned, TransientDeadlineError
 from streams.state import writes as table_writes
+from streams.testing import run_agent
 from tests.unit.test_batch_processing import RecordingDeadLetters, RecordingSink, event
 
 FAST = Backoff(0.1, 2.0, 0.5)
@@ -37,7 +38,7 @@ class Clock:
 def processor(handler: Any, clock: Clock, *, agent: str = "transient-test",
               transient: tuple[type[BaseException], ...] = (), deadline: float | None = None,
               dead_letters: Any = None, sink: Any = None, retries: int = 3,
-              giving_up: Any = lambda: False,
+              giving_up: Any = None,
               backoff: Backoff = FAST) -> BatchProcessor:
     return BatchProcessor(agent=agent, handler=handler, value_type=dict, key_type=str,
                           max_retries=retries, backoff=backoff,
@@ -210,3 +211,28 @@ def test_transient_takes_exception_types() -> None:
     assert agent.transient == (ConnectionError,)
     with pytest.raises(ValueError, match="transient takes exception types"):
         batch_agent("t", transient=("ConnectionError",), register=False)(handler)  # type: ignore[arg-type]
+
+
+def test_the_test_kit_waits_out_a_transient_failure_and_ends_a_permanent_one() -> None:
+    calls = 0
+
+    @batch_agent("kit-orders", value_type=dict, sink="kit-out", register=False)
+    async def flaky(batch: list[Message[dict]]) -> list[Any]:
+        nonlocal calls
+        calls += 1
+        if calls <= 5:
+            raise RetryableError("database down")
+        return [(m.key, m.value) for m in batch]
+
+    result = run_agent(flaky, [("a", {"n": 1}), ("b", {"n": 2})], batch_size=10)
+    assert sorted(v["n"] for v in result.sink_values) == [1, 2]
+    assert result.dead_letters == []
+    assert len(result.retries) == 5  # more than max_retries, not waited
+
+    @batch_agent("kit-orders", value_type=dict, transient=(ConnectionError,),
+                 register=False)
+    async def down(batch: list[Message[dict]]) -> None:
+        raise ConnectionError("refused")
+
+    with pytest.raises(TransientDeadlineError, match="TRANSIENT_RETRY_DEADLINE_S"):
+        run_agent(down, [("a", {"n": 1})])
