@@ -147,6 +147,14 @@ class WorkerProcess:
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
 
+    def ready_assignment(self) -> set[str] | None:
+        """The partitions (`topic[p]`) this worker owns when `/ready` says ready, else None.
+
+        One request: asking `/ready` twice races with a rebalance starting in between.
+        """
+        status, body = self.request("/ready")
+        return set(body["assigned"]) if status == 200 else None
+
     def request_text(self, path: str) -> str:
         """GET `path` as text (e.g. `/metrics`); fail on a non-200 answer."""
         with urllib.request.urlopen(self.url + path, timeout=10) as response:

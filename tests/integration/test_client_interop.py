@@ -122,8 +122,8 @@ def test_any_worker_answers_every_key_with_the_matching_setting(kafka_bootstrap:
     with workers[0], workers[1]:
         def both_own_partitions() -> bool:
             topic = {f"{java_topic}[{p}]" for p in range(PARTITIONS)}
-            owned = [set(w.get_json("/ready")["assigned"]) & topic
-                     for w in workers if w.request("/ready")[0] == 200]
+            owned = [assigned & topic for w in workers
+                     if (assigned := w.ready_assignment()) is not None]
             return len(owned) == 2 and all(owned) and not owned[0] & owned[1]
 
         wait_for(both_own_partitions, DEADLINE, "two workers sharing the topics' partitions")

@@ -105,9 +105,9 @@ def test_any_worker_answers_any_key(kafka_bootstrap: str, tmp_path: Path) -> Non
     }, log_path=log_dir / f"worker-{name}.log") for name in ("a", "b")]
     with workers[0], workers[1]:
         def both_own_partitions() -> bool:
-            owned = [set(w.get_json("/ready")["assigned"]) & {"orders[0]", "orders[1]",
-                                                              "orders[2]"}
-                     for w in workers if w.request("/ready")[0] == 200]
+            topic = {"orders[0]", "orders[1]", "orders[2]"}
+            owned = [assigned & topic for w in workers
+                     if (assigned := w.ready_assignment()) is not None]
             return len(owned) == 2 and all(owned) and not owned[0] & owned[1]
 
         wait_for(both_own_partitions, 120, "two workers sharing the orders partitions")

@@ -256,8 +256,8 @@ def test_any_worker_answers_windowed_lookups(kafka_bootstrap: str, tmp_path: Pat
     with workers[0], workers[1]:
         def both_own_partitions() -> bool:
             topic = {f"{name}[{p}]" for p in range(3)}
-            owned = [set(w.get_json("/ready")["assigned"]) & topic
-                     for w in workers if w.request("/ready")[0] == 200]
+            owned = [assigned & topic for w in workers
+                     if (assigned := w.ready_assignment()) is not None]
             return len(owned) == 2 and all(owned) and not owned[0] & owned[1]
 
         wait_for(both_own_partitions, 120, "two workers sharing the topic's partitions")

@@ -21,7 +21,7 @@ from streams.testing import WorkerExitedError, WorkerProcess
 from tests.support.demo import feed_orders
 from tests.support.kafka_local import LocalKafka
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _interrupt(signum: int, frame: object) -> None:
