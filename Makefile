@@ -47,7 +47,7 @@ test: venv browsers clients
 	$(BIN)/ruff check streams agents tables tests bench worker.py
 	$(BIN)/mypy
 	$(BIN)/mkdocs build --strict --quiet
-	$(BIN)/pytest -p no:cacheprovider
+	$(BIN)/pytest -p no:cacheprovider -n 2 --dist loadfile
 
 unit: venv
 	$(BIN)/pytest -p no:cacheprovider tests/unit
