@@ -25,6 +25,7 @@ from mode.utils.times import want_seconds
 from streams.errors import BrokerUnreachableError
 from streams.kafka.admin import TopicSpec, ensure_topics
 from streams.kafka.partitioner import Partitioner
+from streams.kafka.client_options import client_options, faust_credentials
 from streams.observability.assignment import register_assignment
 from streams.observability.logs import logging_config
 from streams.observability.monitoring import install_monitoring
@@ -66,9 +67,7 @@ class PlatformApp(faust.App):
             print(f"error: {exc}", file=sys.stderr, flush=True)
             raise SystemExit(EXIT_BROKER_UNREACHABLE) from None
         settings = self.platform_settings
-        await ensure_topics(settings.bootstrap_servers,
-                            [*self.source_topics(), *self.changelog_topics()],
-                            **_client_credentials(settings))
+        await ensure_topics(settings, [*self.source_topics(), *self.changelog_topics()])
         prepare_worker(self)
         await super().on_first_start()
 
@@ -154,10 +153,8 @@ class PlatformWorker(faust.Worker):
 async def check_broker(settings: Settings) -> None:
     """Raise `BrokerUnreachableError` if no broker answers within the connect timeout."""
     client = AIOKafkaClient(
-        bootstrap_servers=settings.bootstrap_servers,
-        request_timeout_ms=int(settings.broker_connect_timeout_s * 1000),
-        **_client_credentials(settings),
-    )
+        **client_options(settings,
+                         request_timeout_ms=int(settings.broker_connect_timeout_s * 1000)))
     quiet = logging.getLogger("aiokafka")
     level = quiet.level
     quiet.setLevel(logging.CRITICAL)  # one line from us instead of aiokafka's retries
@@ -172,17 +169,6 @@ async def check_broker(settings: Settings) -> None:
     finally:
         quiet.setLevel(level)
         await client.close()
-
-
-def _client_credentials(settings: Settings) -> dict[str, Any]:
-    if settings.sasl_mechanism is None:
-        return {}
-    return {
-        "security_protocol": "SASL_PLAINTEXT",
-        "sasl_mechanism": settings.sasl_mechanism,
-        "sasl_plain_username": settings.sasl_username,
-        "sasl_plain_password": settings.sasl_password,
-    }
 
 
 def discover_deployment(root: Path, modules: Sequence[str] = DEPLOYMENT_PACKAGES) -> None:
@@ -213,7 +199,7 @@ def create_app(
     app = PlatformApp(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
-        broker_credentials=_faust_credentials(settings),
+        broker_credentials=faust_credentials(settings),
         store="rocksdb://" if settings.table_store == "rocksdb" else "memory://",
         datadir=str(settings.data_dir),
         web_host=settings.web_host,
@@ -257,12 +243,3 @@ def create_app(
     register_console(app)
     return app
 
-
-def _faust_credentials(settings: Settings) -> Any:
-    if settings.sasl_mechanism is None:
-        return None
-    return faust.SASLCredentials(
-        username=settings.sasl_username,
-        password=settings.sasl_password,
-        mechanism=settings.sasl_mechanism,
-    )

@@ -24,6 +24,7 @@ TableStore = Literal["rocksdb", "memory"]
 LogFormat = Literal["text", "json"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 
@@ -113,6 +114,21 @@ def _topic_partitioners(raw: str) -> tuple[tuple[str, str], ...]:
 
 def _secret(raw: str) -> Secret:
     return Secret(_text(raw))
+
+
+def _bool(raw: str) -> bool:
+    if raw.lower() in ("1", "true", "yes", "on"):
+        return True
+    if raw.lower() in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("true or false")
+
+
+def _readable_file(raw: str) -> Path:
+    path = Path(raw)
+    if not path.is_file() or not os.access(path, os.R_OK):
+        raise ValueError("a readable file")
+    return path
 
 
 #: Keys of the batch configuration file (the seed's names) and the settings they set.
@@ -252,6 +268,25 @@ class Settings:
         "KAFKA_SASL_USERNAME", _text, None, "SASL user name")
     sasl_password: Secret | None = _env(
         "KAFKA_SASL_PASSWORD", _secret, None, "SASL password (never logged)")
+    security_protocol: SecurityProtocol | None = _env(
+        "KAFKA_SECURITY_PROTOCOL", _choice("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"),
+        None, "how clients talk to Kafka; default SASL_PLAINTEXT when the SASL settings are "
+        "given, else PLAINTEXT")
+    ssl_cafile: Path | None = _env(
+        "KAFKA_SSL_CAFILE", _readable_file, None,
+        "PEM file of the CAs that signed the brokers' certificates (default: the system's)")
+    ssl_certfile: Path | None = _env(
+        "KAFKA_SSL_CERTFILE", _readable_file, None,
+        "PEM client certificate, for brokers that require one (mutual TLS)")
+    ssl_keyfile: Path | None = _env(
+        "KAFKA_SSL_KEYFILE", _readable_file, None,
+        "PEM private key of the client certificate, if not in KAFKA_SSL_CERTFILE")
+    ssl_key_password: Secret | None = _env(
+        "KAFKA_SSL_KEY_PASSWORD", _secret, None,
+        "password of an encrypted KAFKA_SSL_KEYFILE (never logged)")
+    ssl_check_hostname: bool = _env(
+        "KAFKA_SSL_CHECK_HOSTNAME", _bool, True,
+        "check that a broker's certificate names the host connected to")
 
     @property
     def web_url(self) -> str:
@@ -265,6 +300,13 @@ class Settings:
         """The key partitioner of `topic`: its KEY_PARTITIONER_TOPICS entry, else
         KEY_PARTITIONER."""
         return dict(self.key_partitioner_topics).get(topic, self.key_partitioner)
+
+    @property
+    def kafka_security_protocol(self) -> SecurityProtocol:
+        """The protocol in use: KAFKA_SECURITY_PROTOCOL, or what the SASL settings imply."""
+        if self.security_protocol is not None:
+            return self.security_protocol
+        return "PLAINTEXT" if self.sasl_mechanism is None else "SASL_PLAINTEXT"
 
     @property
     def flush_interval(self) -> float:
@@ -293,10 +335,37 @@ class Settings:
                 f"{', '.join(given)} set without {', '.join(missing)}: "
                 "the SASL settings are required together"
             )
+        self._check_security()
         if self.web_port == self.producer_port and self.web_host == self.producer_host:
             raise SettingsError(
                 f"WEB_PORT and PRODUCER_PORT are both {self.web_port}: they must differ"
             )
+
+    def _check_security(self) -> None:
+        protocol = self.kafka_security_protocol
+        if protocol.startswith("SASL_") and self.sasl_mechanism is None:
+            raise SettingsError(
+                f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_SASL_MECHANISM, "
+                "KAFKA_SASL_USERNAME and KAFKA_SASL_PASSWORD")
+        if not protocol.startswith("SASL_") and self.sasl_mechanism is not None:
+            raise SettingsError(
+                f"KAFKA_SASL_MECHANISM is set but KAFKA_SECURITY_PROTOCOL={protocol} does not "
+                f"use SASL: use {'SASL_SSL' if protocol == 'SSL' else 'SASL_PLAINTEXT'}")
+        tls = {
+            "KAFKA_SSL_CAFILE": self.ssl_cafile,
+            "KAFKA_SSL_CERTFILE": self.ssl_certfile,
+            "KAFKA_SSL_KEYFILE": self.ssl_keyfile,
+            "KAFKA_SSL_KEY_PASSWORD": self.ssl_key_password,
+        }
+        given = [name for name, value in tls.items() if value is not None]
+        if given and protocol not in ("SSL", "SASL_SSL"):
+            raise SettingsError(
+                f"{', '.join(given)} set but KAFKA_SECURITY_PROTOCOL={protocol} does not use "
+                "TLS: use SSL or SASL_SSL")
+        if self.ssl_certfile is None and (self.ssl_keyfile or self.ssl_key_password):
+            raise SettingsError(
+                "KAFKA_SSL_KEYFILE or KAFKA_SSL_KEY_PASSWORD set without KAFKA_SSL_CERTFILE: "
+                "the key belongs to a client certificate")
 
     @classmethod
     def describe(cls) -> list[tuple[str, str, str]]:

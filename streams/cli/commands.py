@@ -50,15 +50,22 @@ def register_commands(settings: Settings) -> None:
         """Republish the dead letters of TOPIC (from TOPIC.dlq) to TOPIC."""
         import asyncio
 
+        from aiokafka.errors import KafkaError
+
         from streams.processing.dlq_replay import Where, replay_dead_letters
 
         try:
             condition = Where.parse(where) if where else None
             result = asyncio.run(replay_dead_letters(
-                settings.bootstrap_servers, topic, limit=limit, where=condition))
+                settings, topic, limit=limit, where=condition))
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(2)
+        except KafkaError as exc:
+            print(f"error: cannot replay the dead letters of {topic} from "
+                  f"{settings.bootstrap_servers} ({settings.kafka_security_protocol}): "
+                  f"{type(exc).__name__}: {exc}", file=sys.stderr)
+            sys.exit(1)
         print(f"replayed {result.replayed} dead letters of {topic} "
               f"({result.skipped} left in {topic}.dlq)")
         sys.exit(0)

@@ -11,6 +11,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from streams.errors import StreamsError
+from streams.kafka.client_options import client_options
+from streams.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -27,15 +29,16 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-async def ensure_topics(bootstrap_servers: str, specs: Iterable[TopicSpec],
-                        **client_options: object) -> list[str]:
+async def ensure_topics(cluster: Settings | str, specs: Iterable[TopicSpec]) -> list[str]:
     """Create the topics that don't exist yet; return the names created.
+
+    `cluster`: the settings, or bootstrap servers of a PLAINTEXT cluster.
 
     An existing topic with another partition count is an error: keyed state and dead
     letters rely on the partitioning the app was configured with.
     """
     wanted = {spec.name: spec for spec in specs}
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, **client_options)
+    admin = AIOKafkaAdminClient(**client_options(cluster))
     await admin.start()
     try:
         existing = await _partition_counts(admin, list(wanted))

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer
 from faust.types import TP
 
 from streams.errors import StreamsError
-from streams.observability.broker import client_options
+from streams.observability.broker import app_client_options
 
 PROBE_TIMEOUT_S = 30.0
 
@@ -63,8 +63,7 @@ class BrokerReader:
 
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:
-            options = client_options(self.app, PROBE_TIMEOUT_S)
-            options["client_id"] = f"{self.app.conf.id}-positions"
+            options = app_client_options(self.app, PROBE_TIMEOUT_S, purpose="positions")
             consumer = AIOKafkaConsumer(
                 **options, group_id=self.app.conf.id, enable_auto_commit=False,
                 isolation_level="read_committed" if self.app.in_transaction

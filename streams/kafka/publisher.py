@@ -46,6 +46,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
 from streams.errors import BrokerUnreachableError, PublishError, SettingsError, UnknownTopicError
+from streams.kafka.client_options import client_options
 from streams.kafka.partitioner import Partitioner
 from streams.observability.metrics import (
     PRODUCER_BYTES,
@@ -301,25 +302,22 @@ class Publisher:
     def producer_options(self) -> dict[str, Any]:
         """The options the aiokafka producer is built with (the bench reuses them)."""
         cfg, settings = self.config, self.settings
-        options: dict[str, Any] = {
-            "bootstrap_servers": settings.bootstrap_servers,
-            "client_id": self._client_id,
-            "acks": "all",
-            "enable_idempotence": True,
-            "request_timeout_ms": int(cfg.attempt_timeout_s * 1000),
-            "retry_backoff_ms": cfg.backoff_ms,
-            "linger_ms": cfg.linger_ms,
-            "max_batch_size": cfg.max_batch_bytes,
-            "max_request_size": cfg.max_request_bytes,
-        }
-        if settings.sasl_mechanism is not None:
-            options.update(
-                security_protocol="SASL_PLAINTEXT",
-                sasl_mechanism=settings.sasl_mechanism,
-                sasl_plain_username=settings.sasl_username,
-                sasl_plain_password=str(settings.sasl_password),
-            )
-        return options
+        return client_options(
+            settings,
+            client_id=self._client_id,
+            acks="all",
+            enable_idempotence=True,
+            request_timeout_ms=int(cfg.attempt_timeout_s * 1000),
+            retry_backoff_ms=cfg.backoff_ms,
+            linger_ms=cfg.linger_ms,
+            max_batch_size=cfg.max_batch_bytes,
+            max_request_size=cfg.max_request_bytes,
+        )
+
+    def admin_options(self) -> dict[str, Any]:
+        """Options for an admin client beside the producer (same cluster and timeout)."""
+        return client_options(self.settings,
+                              request_timeout_ms=int(self.config.attempt_timeout_s * 1000))
 
     async def start(self) -> None:
         """Connect; raise `BrokerUnreachableError` within `BROKER_CONNECT_TIMEOUT_S` if no
@@ -604,10 +602,7 @@ class Publisher:
             await asyncio.sleep(0.1)
 
     async def _create_topic(self, topic: str) -> None:
-        options = self.producer_options()
-        admin = AIOKafkaAdminClient(
-            **{k: v for k, v in options.items() if k.startswith(("bootstrap", "sasl", "security"))},
-            request_timeout_ms=options["request_timeout_ms"])
+        admin = AIOKafkaAdminClient(**self.admin_options())
         await admin.start()
         try:
             await admin.create_topics([NewTopic(

@@ -24,9 +24,9 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 from faust.sensors import Sensor
-from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from mode import Service
 
+from streams.kafka.client_options import client_options
 from streams.observability.progress import AgentProgress
 from streams.observability.worker_metrics import (
     BROKER_ERRORS,
@@ -241,7 +241,7 @@ class BrokerWatch(Sensor):
     async def _clients(self) -> tuple[AIOKafkaAdminClient, AIOKafkaConsumer]:
         """The watch's admin client and group-less consumer, started on first use."""
         if self._admin is None or self._offsets is None:
-            options = client_options(self.app, self.timeout)
+            options = app_client_options(self.app, self.timeout, purpose="monitoring")
             admin = AIOKafkaAdminClient(**options)
             offsets = AIOKafkaConsumer(**options, group_id=None, enable_auto_commit=False)
             try:
@@ -259,15 +259,11 @@ class BrokerWatch(Sensor):
         await _close_quietly(admin, offsets)
 
 
-def client_options(app: Any, timeout: float) -> dict[str, Any]:
-    """aiokafka client options from the Faust app's broker list and credentials."""
-    servers = [f"{url.host}:{url.port or 9092}" for url in app.conf.broker]
-    return {
-        "bootstrap_servers": servers,
-        "client_id": f"{app.conf.id}-monitoring",
-        "request_timeout_ms": int(timeout * 1000),
-        **credentials_to_aiokafka_auth(app.conf.broker_credentials),
-    }
+def app_client_options(app: Any, timeout: float, *, purpose: str) -> dict[str, Any]:
+    """aiokafka options for a side client of the app: its settings' brokers, TLS and SASL,
+    a client id naming `purpose`, requests bounded by `timeout`."""
+    return client_options(app.platform_settings, client_id=f"{app.conf.id}-{purpose}",
+                          request_timeout_ms=int(timeout * 1000))
 
 
 async def _close_quietly(*clients: Any) -> None:

@@ -16,12 +16,13 @@ from __future__ import annotations
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
-from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.structs import OffsetAndMetadata
 
+from streams.kafka.client_options import client_options
 from streams.processing.dead_letters import dead_letter_topic_name
+from streams.settings import Settings
 
 _DLQ_HEADER = re.compile(r"^x-(error-|original-|attempts$|failed-at$)")
 _WHERE = re.compile(r"^\s*([\w.\-]+)\s*(=|!=|~)\s*(.*?)\s*$")
@@ -63,29 +64,29 @@ class ReplayResult:
 
 
 async def replay_dead_letters(
-    bootstrap_servers: str,
+    cluster: Settings | str,
     source_topic: str,
     *,
     group_id: str | None = None,
     limit: int | None = None,
     where: str | Where | None = None,
     offsets: Collection[tuple[int, int]] | None = None,
-    **client_options: Any,
 ) -> ReplayResult:
     """Republish dead letters of `source_topic` to it; return how many and how many skipped.
 
     `offsets` selects letters by their (partition, offset) in `<source_topic>.dlq`;
     `group_id` (default `<source_topic>.dlq-replay`) keeps the replay position.
+    `cluster` is the settings (brokers, TLS, SASL), or bootstrap servers of a PLAINTEXT
+    cluster.
     """
     condition = Where.parse(where) if isinstance(where, str) else where
     selected = set(offsets) if offsets is not None else None
     dlq = dead_letter_topic_name(source_topic)
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers,
-                                group_id=group_id or f"{source_topic}.dlq-replay",
+    options = client_options(cluster)
+    consumer = AIOKafkaConsumer(**options, group_id=group_id or f"{source_topic}.dlq-replay",
                                 enable_auto_commit=False, auto_offset_reset="earliest",
-                                isolation_level="read_committed", **client_options)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all",
-                                enable_idempotence=True, **client_options)
+                                isolation_level="read_committed")
+    producer = AIOKafkaProducer(**options, acks="all", enable_idempotence=True)
     await consumer.start()
     await producer.start()
     result = ReplayResult()

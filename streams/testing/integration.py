@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from streams.kafka.client_options import client_options
 from streams.kafka.partitioner import key_partition
 
 T = TypeVar("T")
@@ -193,7 +194,7 @@ async def produce_orders(bootstrap_servers: str, prefix: str, count: int = 10_00
     """
     rng = random.Random(7)
     expected: dict[str, dict[str, int]] = {}
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap_servers, acks="all",
+    producer = AIOKafkaProducer(**client_options(bootstrap_servers), acks="all",
                                 enable_idempotence=True, linger_ms=5)
     await producer.start()
     try:
@@ -217,7 +218,7 @@ async def produce_orders(bootstrap_servers: str, prefix: str, count: int = 10_00
 async def committed_lag(bootstrap_servers: str, group_id: str, topic: str) -> int:
     """Messages of `topic` not yet committed by `group_id` (log end minus committed)."""
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id,
+    consumer = AIOKafkaConsumer(**client_options(bootstrap_servers), group_id=group_id,
                                 enable_auto_commit=False)
     await consumer.start()
     try:
@@ -250,7 +251,7 @@ async def commit_offsets(bootstrap_servers: str, group_id: str,
                          offsets: Mapping[Any, int]) -> None:
     """Commit `offsets` ({TopicPartition: offset}) for `group_id`, as a stopped member would."""
 
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=group_id,
+    consumer = AIOKafkaConsumer(**client_options(bootstrap_servers), group_id=group_id,
                                 enable_auto_commit=False)
     await consumer.start()
     try:
@@ -264,7 +265,7 @@ async def commit_offsets(bootstrap_servers: str, group_id: str,
 async def assigned_consumer(bootstrap_servers: str, topic: str, **options: Any
                             ) -> AsyncIterator[tuple[AIOKafkaConsumer, list[TopicPartition]]]:
     """A started group-less consumer assigned every partition of `topic`, and those."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap_servers, enable_auto_commit=False,
+    consumer = AIOKafkaConsumer(**client_options(bootstrap_servers), enable_auto_commit=False,
                                 **options)
     await consumer.start()
     try:
@@ -286,7 +287,7 @@ async def send_all(bootstrap: str, topic: str, records: Iterable[tuple[bytes, by
     by_partition: defaultdict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
     for key, value in records:
         by_partition[key_partition(key, partitions)].append((key, value))
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1,
+    producer = AIOKafkaProducer(**client_options(bootstrap), acks=1,
                                 max_batch_size=512 * 1024)
     await producer.start()
     try:

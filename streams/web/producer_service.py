@@ -200,10 +200,7 @@ def create_producer_web_app(
     app = web.Application(client_max_size=limit, middlewares=[_json_errors])
     app[_PUBLISHER] = publisher
     app[_BODY_LIMIT] = limit
-    options = publisher.producer_options()
-    app[_ADMIN] = AIOKafkaAdminClient(
-        **{k: v for k, v in options.items() if k.startswith(("bootstrap", "sasl", "security"))},
-        request_timeout_ms=options["request_timeout_ms"])
+    app[_ADMIN] = AIOKafkaAdminClient(**publisher.admin_options())
 
     async def start_admin(app: web.Application) -> None:
         await app[_ADMIN].start()

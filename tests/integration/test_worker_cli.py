@@ -98,3 +98,28 @@ def test_producer_command_serves_the_produce_api(kafka_bootstrap: str, output_di
         process.terminate()
         assert process.wait(30) == 0
         log.close()
+
+
+@pytest.mark.integration
+def test_dlq_replay_uses_the_configured_credentials(kafka_bootstrap: str,
+                                                    unique_name: str) -> None:
+    """`dlq replay` connects with the SASL settings like every other client: against this
+    PLAINTEXT broker the SASL handshake fails, one line, rather than replaying without them."""
+    import asyncio
+
+    from streams.kafka.admin import TopicSpec, ensure_topics
+
+    asyncio.run(ensure_topics(kafka_bootstrap, [TopicSpec(unique_name, 1, 1),
+                                                TopicSpec(f"{unique_name}.dlq", 1, 1)]))
+    password = f"pw-{free_port()}-secret"
+    result = subprocess.run(
+        [sys.executable, "worker.py", "dlq", "replay", unique_name], cwd=ROOT,
+        capture_output=True, text=True, timeout=120,
+        env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+             "KAFKA_SASL_MECHANISM": "PLAIN", "KAFKA_SASL_USERNAME": "operator",
+             "KAFKA_SASL_PASSWORD": password})
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "replayed" not in result.stdout
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "(SASL_PLAINTEXT)" in errors[0], result.stderr
+    assert "Traceback" not in result.stderr and password not in result.stderr

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from streams.kafka.admin import TopicSpec, ensure_topics
+from streams.kafka.client_options import client_options
 from streams.testing import WorkerProcess, wait_for
 from tests.support.checker import (
     TABLE,
@@ -92,7 +93,7 @@ class Feeder:
     async def run(self, count: int, rate: float) -> None:
         from aiokafka import AIOKafkaProducer
 
-        producer = AIOKafkaProducer(bootstrap_servers=self.bootstrap_servers, acks="all",
+        producer = AIOKafkaProducer(**client_options(self.bootstrap_servers), acks="all",
                                     enable_idempotence=True, linger_ms=5,
                                     request_timeout_ms=30_000)
         await producer.start()
@@ -316,9 +317,9 @@ class Harness:
         from aiokafka import AIOKafkaConsumer, TopicPartition
         from aiokafka.admin import AIOKafkaAdminClient
 
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap_servers,
+        admin = AIOKafkaAdminClient(**client_options(self.bootstrap_servers),
                                     request_timeout_ms=10_000)
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers,
+        consumer = AIOKafkaConsumer(**client_options(self.bootstrap_servers),
                                     enable_auto_commit=False, request_timeout_ms=10_000)
         await admin.start()
         await consumer.start()
@@ -403,7 +404,7 @@ class Harness:
     async def _read_sink(self, isolation_level: str) -> list[dict[str, Any]]:
         from aiokafka import AIOKafkaConsumer, TopicPartition
 
-        consumer = AIOKafkaConsumer(bootstrap_servers=self.bootstrap_servers,
+        consumer = AIOKafkaConsumer(**client_options(self.bootstrap_servers),
                                     enable_auto_commit=False,
                                     isolation_level=isolation_level)
         await consumer.start()

@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from streams.errors import KafkaLauncherError
+from streams.kafka.client_options import client_options
 
 KAFKA_VERSION = "4.1.1"
 SCALA_VERSION = "2.13"
@@ -448,7 +449,7 @@ async def _broker_ids(bootstrap_servers: str) -> set[int]:
 
     if not any(_port_open(address) for address in bootstrap_servers.split(",")):
         return set()
-    client = AIOKafkaClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=3000)
+    client = AIOKafkaClient(**client_options(bootstrap_servers), request_timeout_ms=3000)
     # A broker that is still starting refuses connections; aiokafka logs each refusal.
     quiet = logging.getLogger("aiokafka")
     level = quiet.level

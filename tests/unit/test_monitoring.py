@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY, Gauge
 from streams import PerKeyTable, Settings, create_app
 from streams.observability.broker import (
     BrokerWatch,
-    client_options,
+    app_client_options,
     error_text,
     group_state,
     partition_lag,
@@ -96,8 +96,8 @@ def test_broker_watch_explains_why_it_is_not_ready() -> None:
 def test_client_options_use_the_apps_brokers_and_credentials() -> None:
     app = memory_app(KAFKA_BOOTSTRAP_SERVERS="k1:9092,k2:9093", KAFKA_SASL_MECHANISM="PLAIN",
                      KAFKA_SASL_USERNAME="user", KAFKA_SASL_PASSWORD="secret")
-    options = client_options(app, timeout=2)
-    assert options["bootstrap_servers"] == ["k1:9092", "k2:9093"]
+    options = app_client_options(app, timeout=2, purpose="monitoring")
+    assert options["bootstrap_servers"] == "k1:9092,k2:9093"
     assert options["request_timeout_ms"] == 2000
     assert (options["sasl_mechanism"], options["sasl_plain_username"],
             options["sasl_plain_password"]) == ("PLAIN", "user", "secret")

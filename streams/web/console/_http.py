@@ -20,6 +20,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 
+from streams.kafka.client_options import client_options
 from streams.kafka.publisher import Publisher, topic_name_problem
 from streams.settings import Settings
 
@@ -94,17 +95,6 @@ def checked_topic_name(name: str) -> str:
     return name
 
 
-def client_options(settings: Settings) -> dict[str, Any]:
-    """Bootstrap servers and credentials for the console's own Kafka clients."""
-    options: dict[str, Any] = {"bootstrap_servers": settings.bootstrap_servers}
-    if settings.sasl_mechanism is not None:
-        options.update(security_protocol="SASL_PLAINTEXT",
-                       sasl_mechanism=settings.sasl_mechanism,
-                       sasl_plain_username=settings.sasl_username,
-                       sasl_plain_password=str(settings.sasl_password))
-    return options
-
-
 class Console:
     """Per-worker console state: settings, a shared admin client, the app it serves."""
 
@@ -124,6 +114,7 @@ class Console:
         return str(self.settings.app_id)
 
     def client_options(self) -> dict[str, Any]:
+        """Brokers, TLS and SASL options for the console's own Kafka clients."""
         return client_options(self.settings)
 
     async def admin(self) -> AIOKafkaAdminClient:

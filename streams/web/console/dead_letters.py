@@ -99,17 +99,10 @@ async def replay(request: web.Request) -> web.Response:
                   await partition_metadata(console, dead_letter_topic_name(source))]
     await partition_metadata(console, source)  # the original topic must exist too
     selection = _selection(await json_body(request), partitions)
-    result = await replay_dead_letters(console.settings.bootstrap_servers, source,
-                                       offsets=selection, **_credentials(console))
+    result = await replay_dead_letters(console.settings, source, offsets=selection)
     return web.json_response({"source_topic": source, "replayed": result.replayed,
                               "skipped": result.skipped,
                               "selected": None if selection is None else len(selection)})
-
-
-def _credentials(console: Any) -> dict[str, Any]:
-    options = console.client_options()
-    options.pop("bootstrap_servers")
-    return dict(options)
 
 
 def add_routes(router: web.UrlDispatcher) -> None:
