@@ -6,6 +6,7 @@ Downstream code needs only this module::
 """
 
 from streams.app import create_app, discover_deployment
+from streams.backoff import Backoff
 from streams.errors import (
     BrokerUnreachableError,
     DecodeError,
@@ -19,7 +20,6 @@ from streams.errors import (
 from streams.kafka.publisher import Outgoing, Publisher, PublisherConfig
 from streams.processing.agents import BatchAgent, batch_agent
 from streams.processing.models import Message
-from streams.processing.retry import Backoff
 from streams.settings import Settings
 from streams.state.tables import PerKeyTable
 from streams.state.windows import Hopping, Tumbling, WindowedTable, WindowValue

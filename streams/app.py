@@ -24,8 +24,8 @@ from mode.utils.times import want_seconds
 
 from streams.errors import BrokerUnreachableError
 from streams.kafka.admin import TopicSpec, ensure_topics
-from streams.kafka.partitioner import Partitioner
 from streams.kafka.client_options import client_options, faust_credentials
+from streams.kafka.partitioner import Partitioner
 from streams.observability.assignment import register_assignment
 from streams.observability.logs import logging_config
 from streams.observability.monitoring import install_monitoring

@@ -117,11 +117,7 @@ def _secret(raw: str) -> Secret:
 
 
 def _bool(raw: str) -> bool:
-    if raw.lower() in ("1", "true", "yes", "on"):
-        return True
-    if raw.lower() in ("0", "false", "no", "off"):
-        return False
-    raise ValueError("true or false")
+    return _choice("true", "false", "1", "0", "yes", "no")(raw) in ("true", "1", "yes")
 
 
 def _readable_file(raw: str) -> Path:

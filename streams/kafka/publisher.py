@@ -33,7 +33,6 @@ import decimal
 import json
 import logging
 import os
-import random
 import re
 import time
 import uuid
@@ -45,6 +44,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 
+from streams.backoff import Backoff
 from streams.errors import BrokerUnreachableError, PublishError, SettingsError, UnknownTopicError
 from streams.kafka.client_options import client_options
 from streams.kafka.partitioner import Partitioner
@@ -56,7 +56,7 @@ from streams.observability.metrics import (
     PRODUCER_RETRIES,
     PRODUCER_SEND_LATENCY,
 )
-from streams.settings import Settings, _choice, _env, _float, _int, read_env_fields
+from streams.settings import Settings, _bool, _env, _float, _int, read_env_fields
 
 __all__ = [
     "Delivery",
@@ -64,7 +64,6 @@ __all__ = [
     "Outgoing",
     "Publisher",
     "PublisherConfig",
-    "backoff_delay",
     "encode_headers",
     "encode_value",
     "topic_name_problem",
@@ -78,10 +77,6 @@ Headers = Mapping[str, str | bytes] | Sequence[tuple[str, str | bytes]]
 _TOPIC_NAME = re.compile(r"[A-Za-z0-9._\-]+")
 #: How long a topic missing from the metadata is looked for again before it is unknown.
 TOPIC_METADATA_WAIT_S = 2.0
-
-
-def _flag(raw: str) -> bool:
-    return _choice("true", "false", "1", "0", "yes", "no")(raw) in ("true", "1", "yes")
 
 
 @dataclass(frozen=True)
@@ -115,7 +110,7 @@ class PublisherConfig:
         "PRODUCER_MAX_BODY_BYTES", _int(1024, 1024 * 1024 * 1024), 10 * 1024 * 1024,
         "largest HTTP request body the producer service accepts (413 beyond)")
     auto_create_topics: bool = _env(
-        "TOPIC_AUTO_CREATE", _flag, False,
+        "TOPIC_AUTO_CREATE", _bool, False,
         "create unknown topics on first publish (TOPIC_PARTITIONS, TOPIC_REPLICATION)")
 
     @classmethod
@@ -128,6 +123,13 @@ class PublisherConfig:
                 f"PUBLISH_BACKOFF_MS={config.backoff_ms}: the longest delay must be >= the first"
             )
         return config
+
+    @property
+    def backoff(self) -> Backoff:
+        """Delays between attempts: doubling from PUBLISH_BACKOFF_MS up to
+        PUBLISH_BACKOFF_MAX_MS, with equal jitter."""
+        return Backoff(initial=self.backoff_ms / 1000, factor=2.0,
+                       maximum=max(self.backoff_max_ms, self.backoff_ms) / 1000, jitter=0.5)
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,19 +244,6 @@ def topic_name_problem(topic: str) -> str | None:
         return (f"{topic!r} has characters Kafka does not allow "
                 "(only letters, digits, '.', '_', '-')")
     return None
-
-
-def backoff_delay(
-    attempt: int, first_ms: int, max_ms: int, rand: Callable[[], float] = random.random
-) -> float:
-    """Seconds to wait after failed attempt number `attempt` (1-based).
-
-    Exponential (`first_ms * 2**(attempt-1)`, capped at `max_ms`) with "equal jitter": a
-    random point in the upper half, so retries from many producers spread out while each
-    still backs off.
-    """
-    ceiling = min(max_ms, first_ms * 2 ** min(attempt - 1, 30))
-    return (ceiling / 2 + rand() * ceiling / 2) / 1000
 
 
 def _retriable(exc: BaseException) -> bool:
@@ -667,7 +656,7 @@ class Publisher:
                 if not _retriable(exc):
                     raise self._failed(topic, exc, attempts, retriable=False) from None
                 cause: Exception = exc
-            delay = backoff_delay(attempts, cfg.backoff_ms, cfg.backoff_max_ms)
+            delay = cfg.backoff.delay(attempts - 1)
             if attempts >= cfg.max_attempts or time.monotonic() + delay >= deadline:
                 raise self._failed(topic, cause, attempts, retriable=True) from None
             PRODUCER_RETRIES.labels(topic).inc()

@@ -29,6 +29,7 @@ from typing import Any
 
 import faust
 
+from streams.backoff import Backoff
 from streams.kafka.publisher import Outgoing, encode_headers, encode_value
 from streams.observability import metrics
 from streams.processing.consumer import BatchingConsumer
@@ -36,7 +37,6 @@ from streams.processing.dead_letters import DeadLetterSink, dead_letter_topic_na
 from streams.processing.models import check_decodable
 from streams.processing.processor import BatchProcessor, Handler, HandlerFailedError
 from streams.processing.reader import BatchReader
-from streams.processing.retry import Backoff
 from streams.processing.transactions import TransactionFailedError, in_transactions
 from streams.processing.transient import BatchAbandoned, TransientDeadlineError
 from streams.settings import Settings

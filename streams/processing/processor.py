@@ -29,10 +29,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from streams.backoff import Backoff
 from streams.errors import DecodeError, KeyPlacementError, StreamsError
 from streams.observability import metrics
 from streams.processing.models import Message, to_message
-from streams.processing.retry import Backoff
 from streams.processing.transient import TransientRetry, TransientWaitEnded
 from streams.state import writes as table_writes
 from streams.state.placement import MISPLACED

@@ -26,10 +26,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from streams.backoff import Backoff
 from streams.errors import RetryableError, StreamsError
 from streams.observability import metrics
 from streams.processing.models import Message
-from streams.processing.retry import Backoff
 from streams.state import writes as table_writes
 
 log = logging.getLogger(__name__)

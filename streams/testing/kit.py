@@ -41,12 +41,12 @@ from typing import Any
 
 import faust
 
+from streams.backoff import Backoff
 from streams.kafka.partitioner import KEY_PARTITIONERS, key_partition
 from streams.kafka.publisher import encode_headers, encode_value
 from streams.processing.agents import BatchAgent, SinkTopic
 from streams.processing.dead_letters import dead_letter_headers, dead_letter_topic_name
 from streams.processing.processor import BatchProcessor
-from streams.processing.retry import Backoff
 from streams.settings import Settings
 from streams.state import writes as table_writes
 from streams.state.tables import DECLARED_TABLES, PerKeyTable

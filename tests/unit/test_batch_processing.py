@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from streams import Settings, batch_agent, create_app
+from streams.backoff import Backoff
 from streams.processing.models import Message
 from streams.processing.processor import BatchProcessor, HandlerFailedError
-from streams.processing.retry import Backoff
 
 
 def event(offset: int, value: Any, partition: int = 0) -> Any:
@@ -53,6 +53,7 @@ def processor(handler: Any, *, retries: int = 3, dead_letters: Any = None,
 
 def test_backoff_doubles_up_to_the_cap() -> None:
     assert Backoff(0.2, 2.0, 1.0).schedule(5) == [0.2, 0.4, 0.8, 1.0, 1.0]
+    assert Backoff(0.2, 10.0, 1.0).delay(10_000) == 1.0  # past what a float holds
     with pytest.raises(ValueError):
         Backoff(initial=1.0, factor=2.0, maximum=0.5)
 

@@ -15,7 +15,7 @@ from aiokafka.errors import (
 from prometheus_client import REGISTRY
 
 from streams.errors import PublishError, SettingsError, UnknownTopicError
-from streams.kafka.publisher import PublisherConfig, backoff_delay
+from streams.kafka.publisher import PublisherConfig
 from tests.unit.publisher_fakes import HOLD, OK, FakeProducer, started
 
 
@@ -29,12 +29,13 @@ def _errors(kind: str) -> float:
 
 
 def test_backoff_doubles_up_to_the_cap_with_jitter_in_the_upper_half() -> None:
-    low = [backoff_delay(n, 100, 1000, rand=lambda: 0.0) for n in range(1, 7)]
-    high = [backoff_delay(n, 100, 1000, rand=lambda: 1.0) for n in range(1, 7)]
+    backoff = PublisherConfig(backoff_ms=100, backoff_max_ms=1000).backoff
+    low = [backoff.delay(n, rand=lambda: 0.0) for n in range(6)]
+    high = [backoff.delay(n, rand=lambda: 1.0) for n in range(6)]
     assert high == [0.1, 0.2, 0.4, 0.8, 1.0, 1.0]
     assert low == [0.05, 0.1, 0.2, 0.4, 0.5, 0.5]
-    for attempt in range(1, 50):
-        assert 0.05 <= backoff_delay(attempt, 100, 1000) <= 1.0
+    for retry in range(5000):
+        assert 0.05 <= backoff.delay(retry) <= 1.0
 
 
 async def test_retriable_errors_are_retried_until_success() -> None:

@@ -9,9 +9,9 @@ import pytest
 from prometheus_client import REGISTRY
 
 from streams import RetryableError, batch_agent
+from streams.backoff import Backoff
 from streams.processing.models import Message
 from streams.processing.processor import BatchProcessor, HandlerFailedError
-from streams.processing.retry import Backoff
 from streams.processing.transient import WAITING, BatchAbandoned, TransientDeadlineError
 from streams.state import writes as table_writes
 from streams.testing import run_agent
