@@ -24,6 +24,7 @@ from mode.utils.times import want_seconds
 
 from streams.errors import BrokerUnreachableError
 from streams.kafka.admin import TopicSpec, ensure_topics
+from streams.kafka.broker_reader import BrokerReader
 from streams.kafka.client_options import client_options, faust_credentials
 from streams.kafka.partitioner import Partitioner
 from streams.observability.assignment import register_assignment
@@ -93,6 +94,16 @@ class PlatformApp(faust.App):
             # the set of messages it waits for makes it commit what was acked and return.
             consumer._unacked_messages.clear()
         await waiting
+
+    @cached_property
+    def broker_reader(self) -> BrokerReader:
+        """Reads source partitions beside the group's fetching, for the order checks of
+        `streams.processing.offset_order`; closed when the app stops."""
+        return BrokerReader(self)
+
+    async def on_stop(self) -> None:
+        await super().on_stop()
+        await self.broker_reader.close()
 
     @cached_property
     def flow_control(self) -> ResumeCountingFlowControl:

@@ -24,7 +24,7 @@ class PositionUnknownError(StreamsError):
 class BrokerReader:
     """A client of the app's group reading as the app's consumer does, started on first
     use (it is rarely needed: once per partition per rebalance under exactly-once, and
-    when records come out of order)."""
+    when records come out of order) and stopped by `close` (the app does, on stop)."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -60,6 +60,13 @@ class BrokerReader:
             raise PositionUnknownError(
                 f"{tp.topic}[{tp.partition}]: no committed record at or after offset "
                 f"{start} within {PROBE_TIMEOUT_S:.0f}s")
+
+    async def close(self) -> None:
+        """Stop the client if it was started; a later read starts a new one."""
+        async with self._lock:
+            consumer, self._consumer = self._consumer, None
+            if consumer is not None:
+                await consumer.stop()
 
     async def _started(self) -> AIOKafkaConsumer:
         if self._consumer is None:

@@ -11,7 +11,7 @@ clearing on rebalance. Changelogs of tables on RocksDB go the same way, undecode
 tables' recovery queue (see `_restores_raw`). Every other topic (plain Faust agents,
 tables in memory) takes Faust's path unchanged.
 
-Records of source topics (all but changelogs) also pass `streams.processing.fetch_order.FetchOrder`,
+Records of source topics (all but changelogs) also pass `streams.processing.fetch_order`,
 which checks every jump in offsets with the broker before Faust may commit past it.
 
 The loop is Faust's own with those two changes; keep it in step with the pinned Faust
@@ -33,7 +33,7 @@ from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from faust.types import TP
 from mode.utils.queues import FlowControlEvent
 
-from streams.processing.fetch_order import FetchOrder, known_empty
+from streams.processing.fetch_order import fetch_order, known_empty
 
 
 class BrokerHighwaterThread(AIOKafkaConsumerThread):
@@ -73,7 +73,7 @@ class BatchingConsumer(AIOKafkaConsumer):
         super().__init__(*args, **kwargs)
         self._batch_queues: dict[str, list[Any]] = {}
         self._pressure_callbacks: dict[TP, tuple[Callable[[], None], Callable[[], None]]] = {}
-        self._order = FetchOrder(self)
+        self._order = fetch_order(self, cast(Any, self.app).broker_reader)  # a PlatformApp
         self._raw_changelogs: dict[str, bool] = {}
         self._changelog_room = asyncio.Event()  # the recovery queue is not full
         self._changelog_room.set()
@@ -143,7 +143,7 @@ class BatchingConsumer(AIOKafkaConsumer):
         """Faust's next offset to commit, never past an offset nobody acknowledged.
 
         The head of the acknowledged offsets must be the committed offset, or the offsets
-        between must be known to hold no record (`FetchOrder` notes those). Faust's own
+        between must be known to hold no record (the fetch order check notes those). Faust's own
         rule lets the head be one above the committed offset (for a transaction marker
         there, which its gap tracker leaves out), and has no rule at all while it does
         not know the committed offset: from a revoke until the seek that ends the
@@ -283,7 +283,7 @@ class BatchingConsumer(AIOKafkaConsumer):
                                 await self.commit()
                             queues = batch_queues.get(tp.topic)
                             # a source record dropped here is fetched again after the
-                            # rebalance's seek; Faust noted any jump as a gap, FetchOrder
+                            # rebalance's seek; Faust noted any jump as a gap, the order
                             # checks it
                             if acks_enabled_for(message.topic) and (
                                     message.generation_id != app.consumer_generation_id

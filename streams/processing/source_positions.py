@@ -7,7 +7,8 @@ to the committed offsets that ends table recovery races with fetches of the prev
 position), and Faust's own bookkeeping cannot tell: its committed offsets also move with
 acknowledgements, and its gap tracker leaves out the offset it was seeked to.
 
-`SourcePositions` therefore asks the broker, not Faust:
+`SourcePositions` therefore asks the broker, not Faust (the algorithm of
+`streams.processing.offset_order`):
 
 - at the first part of each consumer generation, the group's committed offset;
 - when a part does not start where the previous one ended (or skips offsets Faust's gap
@@ -22,33 +23,30 @@ records after a hole until the consumer delivers the hole's first record again.
 
 from __future__ import annotations
 
-import logging
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from faust.types import TP
 
-from streams.kafka.broker_reader import BrokerReader
-from streams.observability.metrics import SOURCE_RECORDS_DROPPED, SOURCE_REFETCHES
 from streams.processing.fetch_order import known_empty
+from streams.processing.offset_order import NextRecord, OffsetOrder
 
-log = logging.getLogger(__name__)
 
-@dataclass
-class _Position:
-    generation: int
-    next_offset: int
-    # set after a seek back: records are dropped until this offset is delivered again
-    awaiting: int | None = None
+class BrokerPositions(NextRecord, Protocol):
+    """The broker's view of a source partition: committed offset and next record."""
+
+    async def committed(self, tp: TP) -> int: ...
 
 
 class SourcePositions:
     """The next offset of each source partition a batch part may start at (see module)."""
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, broker: BrokerPositions) -> None:
         self.app = app
-        self._positions: dict[TP, _Position] = {}
-        self._broker = BrokerReader(app)
+        self._broker = broker
+        self._generations: dict[TP, int] = {}
+        self._order = OffsetOrder(
+            broker, self._seek, reader="exactly-once: the fetcher",
+            known_empty=lambda tp, begin, end: known_empty(app.consumer._gap[tp], begin, end))
 
     async def in_order(self, tp: TP, events: list[Any]) -> list[Any]:
         """The leading events of `events` (one partition's, in offset order) that continue
@@ -56,41 +54,13 @@ class SourcePositions:
 
         The next part is expected after the last event returned: a part that fails to
         commit stops the worker (see streams.processing.transactions)."""
-        position = await self._position(tp, events[0].message.generation_id)
-        accepted: list[Any] = []
-        for event in events:
-            offset = event.message.offset
-            if position.awaiting is not None:
-                if offset != position.awaiting:
-                    SOURCE_RECORDS_DROPPED.labels("after_missing").inc()
-                    continue
-                position.awaiting = None
-            if offset < position.next_offset:
-                SOURCE_RECORDS_DROPPED.labels("committed_already").inc()
-                continue
-            if offset > position.next_offset and not known_empty(
-                    self.app.consumer._gap[tp], position.next_offset, offset):
-                following = await self._broker.first_offset(tp, position.next_offset)
-                if following < offset:
-                    await self._refetch(tp, position, following, offset)
-                    SOURCE_RECORDS_DROPPED.labels("after_missing").inc(
-                        len(events) - len(accepted) - 1)
-                    return accepted
-            accepted.append(event)
-            position.next_offset = offset + 1
-        return accepted
+        generation = events[0].message.generation_id
+        if self._generations.get(tp) != generation:
+            self._order.expect(tp, await self._broker.committed(tp))
+            self._generations[tp] = generation
+        # after a hole the rest is dropped: nothing of it is the missing record
+        return [event for event in events
+                if await self._order.admit(tp, event.message.offset)]
 
-    async def _position(self, tp: TP, generation: int) -> _Position:
-        position = self._positions.get(tp)
-        if position is None or position.generation != generation:
-            committed = await self._broker.committed(tp)
-            position = self._positions[tp] = _Position(generation, committed)
-        return position
-
-    async def _refetch(self, tp: TP, position: _Position, missing: int, seen: int) -> None:
-        log.warning("exactly-once: %s[%d] delivered offset %d but the next committed record "
-                    "is at %d; fetching again from there", tp.topic, tp.partition, seen,
-                    missing)
-        SOURCE_REFETCHES.inc()
-        position.awaiting = missing
-        await self.app.consumer.seek(tp, missing)
+    async def _seek(self, tp: TP, offset: int) -> None:
+        await self.app.consumer.seek(tp, offset)

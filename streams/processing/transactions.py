@@ -183,7 +183,7 @@ def in_transactions(app: Any, process: Callable[[Sequence[Any]], Awaitable[None]
     if app.conf.processing_guarantee.value != EXACTLY_ONCE:
         return process
     locks: dict[str, asyncio.Lock] = {}
-    positions = SourcePositions(app)
+    positions = SourcePositions(app, app.broker_reader)
     producer_generation: dict[TP, int] = {}  # the generation each tp's producer is from
     failed: list[BaseException] = []
 

@@ -9,26 +9,25 @@ from types import SimpleNamespace
 from faust.types import TP
 from intervaltree import IntervalTree
 
-from streams.processing.fetch_order import FetchOrder, known_empty
+from streams.processing.fetch_order import fetch_order, known_empty
 
 SOURCE = TP("items", 0)
 
 
 class FakeConsumer:
-    """What FetchOrder uses of Faust's consumer: seeks and the gap tracker."""
+    """What the fetch order check uses of Faust's consumer: seeks and the gap tracker."""
 
     def __init__(self, records: list[int]) -> None:
         self.app = SimpleNamespace()
         self.seeks: list[int] = []
         self._gap: defaultdict[TP, IntervalTree] = defaultdict(IntervalTree)
-        self.order = FetchOrder(self)
         self.probes: list[int] = []
 
         async def first_offset(tp: TP, start: int) -> int:
             self.probes.append(start)
             return min(offset for offset in records if offset >= start)
 
-        self.order._broker = SimpleNamespace(first_offset=first_offset)  # type: ignore[assignment]
+        self.order = fetch_order(self, SimpleNamespace(first_offset=first_offset))
 
     async def seek(self, tp: TP, offset: int) -> None:
         self.seeks.append(offset)

@@ -47,8 +47,7 @@ class Positions:
             self.seeks.append((tp, offset))
 
         app = SimpleNamespace(consumer=SimpleNamespace(_gap=trees, seek=seek))
-        self.positions = SourcePositions(app)
-        self.positions._broker = broker  # type: ignore[assignment]
+        self.positions = SourcePositions(app, broker)
 
     def take(self, *offsets: int, generation: int = 1) -> list[int]:
         events = [event(offset, generation) for offset in offsets]
