@@ -21,6 +21,7 @@ import faust
 from aiokafka import AIOKafkaClient
 from mode.utils.objects import cached_property
 from mode.utils.times import want_seconds
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from streams.errors import BrokerUnreachableError
 from streams.kafka.admin import TopicSpec, ensure_topics
@@ -29,6 +30,7 @@ from streams.kafka.client_options import client_options, faust_credentials
 from streams.kafka.partitioner import Partitioner
 from streams.observability.assignment import register_assignment
 from streams.observability.logs import logging_config
+from streams.observability.metrics import register_metrics
 from streams.observability.monitoring import install_monitoring
 from streams.processing.agents import DECLARED_AGENTS, BatchAgent
 from streams.processing.consumer import BatchingTransport, ResumeCountingFlowControl
@@ -58,6 +60,7 @@ class PlatformApp(faust.App):
     platform_settings: Settings
     batch_agents: list[BatchAgent]
     platform_tables: list[PerKeyTable[Any] | WindowedTable[Any]]
+    metrics_registry: CollectorRegistry
 
     async def on_first_start(self) -> None:
         try:
@@ -201,11 +204,13 @@ def create_app(
     *,
     agents: Sequence[BatchAgent] | None = None,
     tables: Sequence[PerKeyTable[Any] | WindowedTable[Any]] | None = None,
+    registry: CollectorRegistry = REGISTRY,
 ) -> PlatformApp:
     """Build the worker's Faust app.
 
     `agents`/`tables` default to everything declared (registered) so far, usually by
-    `discover_deployment`.
+    `discover_deployment`. The platform metrics are exposed in `registry`, which
+    `/metrics` serves.
     """
     app = PlatformApp(
         settings.app_id,
@@ -234,6 +239,7 @@ def create_app(
         producer_partitioner=Partitioner(settings.key_partitioner_for),
     )
     app.platform_settings = settings
+    app.metrics_registry = register_metrics(registry)
     declared: list[PerKeyTable[Any] | WindowedTable[Any]] = [*DECLARED_TABLES,
                                                              *DECLARED_WINDOWED_TABLES]
     app.platform_tables = list(declared if tables is None else tables)

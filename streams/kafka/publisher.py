@@ -43,6 +43,7 @@ from typing import Any, TypeVar
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
+from prometheus_client import REGISTRY, CollectorRegistry
 
 from streams.backoff import Backoff
 from streams.errors import BrokerUnreachableError, PublishError, SettingsError, UnknownTopicError
@@ -55,6 +56,7 @@ from streams.observability.metrics import (
     PRODUCER_RECORDS_PER_REQUEST,
     PRODUCER_RETRIES,
     PRODUCER_SEND_LATENCY,
+    register_metrics,
 )
 from streams.settings import Settings, _bool, _env, _float, _int, read_env_fields
 
@@ -271,8 +273,11 @@ class Publisher:
         *,
         client_id: str = "streams-publisher",
         producer_factory: Callable[..., AIOKafkaProducer] = AIOKafkaProducer,
+        registry: CollectorRegistry = REGISTRY,
     ) -> None:
         self.settings = settings
+        #: where the producer metrics are exposed (prometheus_client's default registry)
+        self.registry = register_metrics(registry)
         self.config = config or PublisherConfig.from_env()
         self._client_id = client_id
         self._producer_factory = producer_factory

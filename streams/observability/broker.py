@@ -27,8 +27,7 @@ from faust.sensors import Sensor
 from mode import Service
 
 from streams.kafka.client_options import client_options
-from streams.observability.progress import AgentProgress
-from streams.observability.worker_metrics import (
+from streams.observability.metrics import (
     BROKER_ERRORS,
     BROKER_LAST_ERROR,
     BROKER_LAST_ERROR_TIME,
@@ -40,6 +39,7 @@ from streams.observability.worker_metrics import (
     GROUP_STATES,
     replace_samples,
 )
+from streams.observability.progress import AgentProgress
 
 log = logging.getLogger(__name__)
 

@@ -1,4 +1,9 @@
-"""Prometheus metrics of the platform, defined once and shared by every component.
+"""Prometheus metrics of the platform: every metric is defined here, once.
+
+The metrics count for the whole process; `register_metrics(registry)` exposes them in a
+`CollectorRegistry` (prometheus_client's default one unless another is given, as
+`create_app(registry=...)`, `Publisher(registry=...)` and tests do), which `/metrics`
+serves.
 
 Labels are bounded: `topic` takes the topics a process writes to (a deployment has a few),
 `error` takes exception class names, which form a closed set.
@@ -30,10 +35,10 @@ Consumer side (batch agents):
   key is not on the partition the table's key partitioner gives it, by the hash that does
   put it there (`murmur2`, `crc32`, `fnv1a`; a record can match several; `none`).
 
-Worker state (defined in `streams/observability/worker_metrics.py`, fed by the sensors
-`install_monitoring` adds; `partition` takes partition numbers, `state` Kafka's group
-states, `role` active/standby, `kind` active/standby). Lag, group state and members are
-read from the cluster: every worker of a group reports the same values.
+Worker state (fed by the sensors `install_monitoring` adds; `partition` takes partition
+numbers, `state` Kafka's group states, `role` active/standby, `kind` active/standby). Lag,
+group state and members are read from the cluster: every worker of a group reports the
+same values (aggregate them with `max by (topic, partition)`).
 
 - `streams_consumer_commit_seconds`: time of an offset commit that moved an offset.
 - `streams_consumer_lag{topic,partition}`: log end offset minus the group's committed
@@ -67,7 +72,7 @@ read from the cluster: every worker of a group reports the same values.
 - `streams_broker_last_error{error}`: 1 for the class of the latest failed probe.
 - `streams_broker_last_error_timestamp_seconds`: Unix time of the latest failed probe.
 
-Processing guarantee (defined in `streams/processing/transactions.py`):
+Processing guarantee (fed by `streams/processing/transactions.py`):
 
 - `streams_processing_guarantee_info{guarantee,isolation_level}`: PROCESSING_GUARANTEE and
   the isolation level the worker's consumer really uses.
@@ -83,92 +88,263 @@ Processing guarantee (defined in `streams/processing/transactions.py`):
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Gauge, Histogram
+import weakref
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, TypeVar
 
-PRODUCER_MESSAGES = Counter(
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
+from prometheus_client.registry import Collector
+
+#: Label values of one series, in the order the metric declares its labels.
+Labels = TypeVar("Labels", bound=tuple[str, ...])
+
+#: Consumer group states of the classic protocol; anything else is reported as "Unknown".
+GROUP_STATES = ("Stable", "PreparingRebalance", "CompletingRebalance", "Empty", "Dead",
+                "Unknown")
+
+
+# Defined outside any registry: `register_metrics` puts them in one.
+def _counter(name: str, documentation: str, labelnames: Sequence[str] = (),
+            **kwargs: Any) -> Counter:
+    return Counter(name, documentation, labelnames, registry=None, **kwargs)
+
+
+def _gauge(name: str, documentation: str, labelnames: Sequence[str] = (),
+          **kwargs: Any) -> Gauge:
+    return Gauge(name, documentation, labelnames, registry=None, **kwargs)
+
+
+def _histogram(name: str, documentation: str, labelnames: Sequence[str] = (),
+              **kwargs: Any) -> Histogram:
+    return Histogram(name, documentation, labelnames, registry=None, **kwargs)
+
+
+PRODUCER_MESSAGES = _counter(
     "streams_producer_messages_total", "Records acknowledged by Kafka", ["topic"]
 )
-PRODUCER_BYTES = Counter(
+PRODUCER_BYTES = _counter(
     "streams_producer_bytes_total", "Key and value bytes of acknowledged records", ["topic"]
 )
-PRODUCER_SEND_LATENCY = Histogram(
+PRODUCER_SEND_LATENCY = _histogram(
     "streams_producer_send_latency_seconds",
     "Time from publish to acknowledgement, retries included",
     ["topic"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
-PRODUCER_RECORDS_PER_REQUEST = Histogram(
+PRODUCER_RECORDS_PER_REQUEST = _histogram(
     "streams_producer_records_per_request",
     "Records in one publish_many call or HTTP produce request",
     buckets=(1, 2, 5, 10, 50, 100, 500, 1000, 5000, 10000, 50000),
 )
-PRODUCER_ERRORS = Counter(
+PRODUCER_ERRORS = _counter(
     "streams_producer_errors_total", "Records that could not be published", ["topic", "error"]
 )
-PRODUCER_RETRIES = Counter(
+PRODUCER_RETRIES = _counter(
     "streams_producer_retries_total", "Publish attempts after the first", ["topic"]
 )
 
-CONSUMER_MESSAGES = Counter(
+CONSUMER_MESSAGES = _counter(
     "streams_consumer_messages_total", "Records processed and acknowledged", ["agent", "topic"]
 )
-CONSUMER_BATCH_SIZE = Histogram(
+CONSUMER_BATCH_SIZE = _histogram(
     "streams_consumer_batch_size", "Records per batch handed to the handler", ["agent"],
     buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 10000),
 )
-CONSUMER_BATCH_SECONDS = Histogram(
+CONSUMER_BATCH_SECONDS = _histogram(
     "streams_consumer_batch_seconds", "Handler time per batch, retries included", ["agent"],
     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
 )
-CONSUMER_RETRIES = Counter(
+CONSUMER_RETRIES = _counter(
     "streams_consumer_retries_total", "Handler attempts after the first, transient failures "
     "not included", ["agent"]
 )
-CONSUMER_TRANSIENT_RETRIES = Counter(
+CONSUMER_TRANSIENT_RETRIES = _counter(
     "streams_consumer_transient_retries_total",
     "Handler calls repeated after a transient failure", ["agent"]
 )
-CONSUMER_TRANSIENT_WAITING = Gauge(
+CONSUMER_TRANSIENT_WAITING = _gauge(
     "streams_consumer_transient_waiting",
     "Batches waiting on a transient failure now (their partitions paused)", ["agent"]
 )
-DEAD_LETTERS = Counter(
+DEAD_LETTERS = _counter(
     "streams_consumer_dead_letters_total", "Records sent to the dead-letter topic",
     ["topic", "error"],
 )
-PARTITIONER_MISMATCHES = Counter(
+PARTITIONER_MISMATCHES = _counter(
     "streams_partitioner_mismatch_total",
     "Records dead-lettered because their key is not on the partition the table's key "
     "partitioner gives it, by the hash that places it there",
     ["topic", "matches"],
 )
-SOURCE_REFETCHES = Counter(
+SOURCE_REFETCHES = _counter(
     "streams_source_refetches_total",
     "Times a source partition was seeked back because records were not delivered in order",
 )
-SOURCE_RECORDS_DROPPED = Counter(
+SOURCE_RECORDS_DROPPED = _counter(
     "streams_source_records_dropped_total",
     "Source records dropped unprocessed because they were committed already (delivered "
     "again) or came after records not delivered yet", ["reason"],
 )
 
-TABLE_RECOVERY_RECORDS = Counter(
+TABLE_RECOVERY_RECORDS = _counter(
     "streams_table_recovery_records_total",
     "Changelog records applied to table partitions, by kind (active: restoring partitions "
     "this worker serves; standby: keeping replicas warm)",
     ["table", "partition", "kind"],
 )
-TABLE_RECOVERY_REMAINING_RECORDS = Gauge(
+TABLE_RECOVERY_REMAINING_RECORDS = _gauge(
     "streams_table_recovery_remaining_records",
     "Changelog records still to be read, per table partition and kind",
     ["table", "partition", "kind"],
 )
-TABLES_RECOVERED = Gauge(
+TABLES_RECOVERED = _gauge(
     "streams_tables_recovered",
     "1 when the active table partitions are up to date with their changelogs, else 0",
 )
-PARTITION_ASSIGNED = Gauge(
+PARTITION_ASSIGNED = _gauge(
     "streams_partition_assigned",
     "1 for each partition this worker owns (active), by topic and partition",
     ["topic", "partition"],
 )
+PARTITIONS_ASSIGNED = _gauge(
+    "streams_partitions_assigned",
+    "Partitions assigned to this worker, by topic and role (active or standby)",
+    ["topic", "role"],
+)
+REBALANCES = _counter(
+    "streams_rebalances_total", "Consumer group rebalances this worker took part in"
+)
+REBALANCING = _gauge(
+    "streams_rebalancing", "1 while a rebalance (including table recovery) is in progress"
+)
+REBALANCE_SECONDS = _histogram(
+    "streams_rebalance_seconds",
+    "Duration of a rebalance, from revocation to the end of table recovery",
+    buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600),
+)
+COMMIT_SECONDS = _histogram(
+    "streams_consumer_commit_seconds",
+    "Time of an offset commit that moved at least one offset (producer flush included)",
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+TABLE_KEYS = _gauge(
+    "streams_table_keys", "Keys of the table in the partitions this worker serves", ["table"]
+)
+TABLE_KEYS_UPDATED = _gauge(
+    "streams_table_keys_updated_timestamp_seconds",
+    "Unix time the table keys were last counted",
+)
+TABLE_RECOVERY_REMAINING = _gauge(
+    "streams_table_recovery_remaining",
+    "Changelog records still to be read before the table is up to date, by kind "
+    "(active: partitions this worker serves; standby: replicas it keeps warm)",
+    ["table", "kind"],
+)
+TABLE_RECOVERING = _gauge(
+    "streams_table_recovering", "1 while the worker restores active table partitions"
+)
+BROKER_UP = _gauge(
+    "streams_broker_up", "1 if the cluster answered the last connectivity probe, else 0"
+)
+BROKER_ERRORS = _counter(
+    "streams_broker_errors_total", "Failed connectivity probes, by exception class", ["error"]
+)
+BROKER_LAST_ERROR = _gauge(
+    "streams_broker_last_error",
+    "1 for the exception class of the most recent failed probe (one series at a time)",
+    ["error"],
+)
+BROKER_LAST_ERROR_TIME = _gauge(
+    "streams_broker_last_error_timestamp_seconds", "Unix time of the most recent failed probe"
+)
+GROUP_STATE = _gauge(
+    "streams_consumer_group_state",
+    "1 for the consumer group's current state, 0 for the others", ["state"],
+)
+GROUP_MEMBERS = _gauge("streams_consumer_group_members", "Members of the app's consumer group")
+CONSUMER_LAG = _gauge(
+    "streams_consumer_lag",
+    "Log end offset minus the group's committed offset (log start when none committed)",
+    ["topic", "partition"],
+)
+CONSUMER_LAG_UPDATED = _gauge(
+    "streams_consumer_lag_updated_timestamp_seconds",
+    "Unix time the lag was last read from the cluster",
+)
+AGENT_CAUGHT_UP = _gauge(
+    "streams_agent_caught_up",
+    "1 when the agent's group committed every record up to the end offsets last read from "
+    "the cluster (lag 0 on all partitions of its topic), else 0", ["agent", "topic"])
+AGENT_LAG = _gauge(
+    "streams_agent_lag",
+    "Records of the agent's topic not yet committed by its group, at the last reading",
+    ["agent", "topic"])
+TRANSACTIONS = _counter(
+    "streams_transactions", "Batch transactions ended, by outcome (committed, aborted)",
+    ["outcome"])
+
+
+#: (guarantee, isolation level of the running consumer, started transactional ids)
+GuaranteeState = tuple[str, str, list[str]]
+
+
+class GuaranteeCollector:
+    """`streams_processing_guarantee_info` and `streams_transactional_producer`, read from
+    the worker when scraped (`source` is set by `streams.processing.transactions.install`).
+    """
+
+    def __init__(self) -> None:
+        self.source: Callable[[], GuaranteeState] | None = None
+
+    def collect(self) -> Iterator[Any]:
+        info = InfoMetricFamily(
+            "streams_processing_guarantee",
+            "Processing guarantee and the isolation level of the worker's consumer")
+        producers = GaugeMetricFamily(
+            "streams_transactional_producer",
+            "1 for each started transactional producer (one per assigned partition)",
+            labels=["transactional_id"])
+        if self.source is not None:
+            guarantee, isolation_level, transactional_ids = self.source()
+            info.add_metric([], {"guarantee": guarantee, "isolation_level": isolation_level})
+            for transactional_id in transactional_ids:
+                producers.add_metric([transactional_id], 1)
+        yield info
+        yield producers
+
+
+GUARANTEE = GuaranteeCollector()
+
+_REGISTERED: weakref.WeakSet[CollectorRegistry] = weakref.WeakSet()
+
+
+def register_metrics(registry: CollectorRegistry = REGISTRY) -> CollectorRegistry:
+    """Expose every platform metric in `registry` (once; later calls do nothing)."""
+    if registry not in _REGISTERED:
+        for collector in _collectors():
+            registry.register(collector)
+        _REGISTERED.add(registry)
+    return registry
+
+
+def _collectors() -> Iterator[Collector]:
+    for value in globals().values():
+        if isinstance(value, Counter | Gauge | Histogram):
+            yield value
+    yield GUARANTEE  # type: ignore[misc]
+
+
+def replace_samples(gauge: Gauge, values: Mapping[Labels, float]) -> None:
+    """Set a labelled gauge to exactly `values`: label sets not in it are removed.
+
+    Partitions move between workers and topics come and go; a series left behind would
+    report a number that is no longer measured.
+    """
+    for labels, value in values.items():
+        gauge.labels(*labels).set(value)
+    for metric in gauge.collect():
+        for sample in metric.samples:
+            measured = tuple(sample.labels.values())  # in the order the gauge declares them
+            if measured not in values:
+                gauge.remove(*measured)

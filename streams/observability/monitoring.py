@@ -13,15 +13,15 @@ start with it, before the consumer, and stop after it):
   standby, in metrics and log lines.
 
 Batch agents count processed records, batches, retries and dead letters themselves
-(streams/observability/metrics.py). Everything lands in prometheus_client's default registry, which
-`GET /metrics` serves.
+(streams/observability/metrics.py). `GET /metrics` serves the registry the app was created
+with (`create_app(registry=...)`, prometheus_client's default one unless told).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 
 from streams.observability.broker import BrokerWatch
 from streams.observability.progress import register_progress
@@ -53,12 +53,12 @@ def monitoring_problems(app: Any) -> list[str]:
     return [problem] if problem else []
 
 
-def prometheus_text() -> tuple[bytes, str]:
-    """The default registry in Prometheus text format, and its content type."""
-    return generate_latest(), CONTENT_TYPE_LATEST
+def prometheus_text(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:
+    """`registry` in Prometheus text format, and its content type."""
+    return generate_latest(registry), CONTENT_TYPE_LATEST
 
 
 def metrics_page(view: Any) -> Any:
-    """The `/metrics` response of a Faust view."""
-    body, content_type = prometheus_text()
+    """The `/metrics` response of a Faust view: the app's registry."""
+    body, content_type = prometheus_text(view.app.metrics_registry)
     return view.bytes(body, headers={"Content-Type": content_type})

@@ -27,21 +27,10 @@ from typing import Any
 
 from aiokafka import TopicPartition
 from faust.web import Request, Response, View
-from prometheus_client import Gauge
 
-from streams.observability.worker_metrics import replace_samples
+from streams.observability.metrics import AGENT_CAUGHT_UP, AGENT_LAG, replace_samples
 
 __all__ = ["AGENT_CAUGHT_UP", "AGENT_LAG", "AgentProgress", "register_progress"]
-
-AGENT_CAUGHT_UP = Gauge(
-    "streams_agent_caught_up",
-    "1 when the agent's group committed every record up to the end offsets last read from "
-    "the cluster (lag 0 on all partitions of its topic), else 0", ["agent", "topic"])
-AGENT_LAG = Gauge(
-    "streams_agent_lag",
-    "Records of the agent's topic not yet committed by its group, at the last reading",
-    ["agent", "topic"])
-
 
 @dataclass(frozen=True)
 class PartitionOffsets:

@@ -12,7 +12,7 @@ from typing import Any
 
 from faust.sensors import Sensor
 
-from streams.observability.worker_metrics import (
+from streams.observability.metrics import (
     COMMIT_SECONDS,
     REBALANCE_SECONDS,
     REBALANCES,

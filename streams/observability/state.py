@@ -16,7 +16,7 @@ from typing import Any
 from faust.sensors import Sensor
 from mode import Service
 
-from streams.observability.worker_metrics import (
+from streams.observability.metrics import (
     PARTITIONS_ASSIGNED,
     TABLE_KEYS,
     TABLE_KEYS_UPDATED,

@@ -54,21 +54,15 @@ from typing import Any
 
 from faust.transport.consumer import TransactionManager
 from faust.types import TP
-from prometheus_client import REGISTRY, Counter
-from prometheus_client.core import GaugeMetricFamily, InfoMetricFamily
 
 from streams.errors import StreamsError
+from streams.observability.metrics import GUARANTEE, TRANSACTIONS
 from streams.processing.marker_tail import MarkerTailWatch
 from streams.processing.source_positions import SourcePositions
 
 log = logging.getLogger(__name__)
 
 EXACTLY_ONCE = "exactly_once"
-
-TRANSACTIONS = Counter(
-    "streams_transactions", "Batch transactions ended, by outcome (committed, aborted)",
-    ["outcome"])
-
 
 class TransactionFailedError(StreamsError):
     """A batch part's transaction could not be committed: the worker must stop unacked."""
@@ -119,7 +113,8 @@ def install(app: Any) -> None:
 
     Called by `create_app` once agents and tables are bound.
     """
-    _COLLECTOR.app = app
+    GUARANTEE.source = lambda: (app.conf.processing_guarantee.value, _isolation_level(app),
+                                _started_transactional_producers(app))
     if app.conf.processing_guarantee.value != EXACTLY_ONCE:
         return
     app.transport.TransactionManager = BatchTransactionManager
@@ -297,29 +292,6 @@ async def _abort(producer: Any, part: PartTransaction) -> None:
                     "partition's next owner starts", part.transactional_id, exc)
 
 
-class _GuaranteeCollector:
-    """`/metrics`: the guarantee and what the running worker's clients really use."""
-
-    app: Any = None
-
-    def collect(self) -> Iterator[Any]:
-        app = self.app
-        info = InfoMetricFamily(
-            "streams_processing_guarantee",
-            "Processing guarantee and the isolation level of the worker's consumer")
-        producers = GaugeMetricFamily(
-            "streams_transactional_producer",
-            "1 for each started transactional producer (one per assigned partition)",
-            labels=["transactional_id"])
-        if app is not None:
-            info.add_metric([], {"guarantee": app.conf.processing_guarantee.value,
-                                 "isolation_level": _isolation_level(app)})
-            for transactional_id in _started_transactional_producers(app):
-                producers.add_metric([transactional_id], 1)
-        yield info
-        yield producers
-
-
 def _isolation_level(app: Any) -> str:
     """The isolation level of the running aiokafka consumer ('' where none runs)."""
     thread = getattr(app._consumer, "_thread", None)  # never create one just to look
@@ -334,7 +306,3 @@ def _started_transactional_producers(app: Any) -> list[str]:
     return sorted(tid for tid, client in producer._transaction_producers.items()
                   if client._txn_manager is not None
                   and client._txn_manager.transactional_id == tid)
-
-
-_COLLECTOR = _GuaranteeCollector()
-REGISTRY.register(_COLLECTOR)  # type: ignore[arg-type]

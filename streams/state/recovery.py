@@ -39,8 +39,8 @@ from streams.observability.metrics import (
     TABLE_RECOVERY_RECORDS,
     TABLE_RECOVERY_REMAINING_RECORDS,
     TABLES_RECOVERED,
+    replace_samples,
 )
-from streams.observability.worker_metrics import replace_samples
 
 log = logging.getLogger(__name__)
 

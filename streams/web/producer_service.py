@@ -176,7 +176,7 @@ async def _topics(request: web.Request) -> web.Response:
 
 
 async def _metrics(request: web.Request) -> web.Response:
-    response = web.Response(body=generate_latest())
+    response = web.Response(body=generate_latest(request.app[_PUBLISHER].registry))
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import faust
 from aiokafka import TopicPartition
 from aiokafka.errors import KafkaConnectionError, NodeNotReadyError
-from prometheus_client import REGISTRY, Gauge
+from prometheus_client import REGISTRY, CollectorRegistry, Gauge
 
 from streams import PerKeyTable, Settings, create_app
 from streams.observability.broker import (
@@ -17,6 +17,7 @@ from streams.observability.broker import (
     group_state,
     partition_lag,
 )
+from streams.observability.metrics import replace_samples
 from streams.observability.monitoring import (
     install_monitoring,
     monitoring_problems,
@@ -24,7 +25,6 @@ from streams.observability.monitoring import (
 )
 from streams.observability.sensor import PlatformSensor
 from streams.observability.state import partition_counts, recovery_remaining
-from streams.observability.worker_metrics import replace_samples
 from streams.web.probes import readiness_problems
 
 TP0, TP1, TP2, TP3 = (TopicPartition("orders", p) for p in range(4))
@@ -180,7 +180,11 @@ def test_recovery_remaining_lists_every_table_and_kind() -> None:
 def test_metrics_docstring_is_the_list_of_every_exported_metric() -> None:
     import streams.observability.metrics
 
-    body, content_type = prometheus_text()
+    registry = CollectorRegistry()
+    app = create_app(Settings.from_env({"TABLE_STORE": "memory", "APP_ID": "metrics-unit"}),
+                     agents=[], tables=[], registry=registry)
+    assert app.metrics_registry is registry
+    body, content_type = prometheus_text(registry)
     assert content_type.startswith("text/plain")
     documented = {line.split("`")[1].split("{")[0].removesuffix("_total")
                   for line in (streams.observability.metrics.__doc__ or "").splitlines()

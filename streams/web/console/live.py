@@ -23,7 +23,7 @@ from typing import Any, cast
 
 from aiohttp import web
 from aiokafka import TopicPartition
-from prometheus_client import REGISTRY
+from prometheus_client import CollectorRegistry
 
 from streams.web.console._http import Console, api, console_of
 
@@ -34,10 +34,10 @@ HISTORY = 300
 IDLE_STOP_S = 30.0
 
 
-def registry_totals(names: set[str]) -> dict[str, float]:
-    """Each sample name in `names` summed over its labels, from this process's registry."""
+def registry_totals(registry: CollectorRegistry, names: set[str]) -> dict[str, float]:
+    """Each sample name in `names` summed over its labels, from `registry`."""
     totals = dict.fromkeys(names, 0.0)
-    for family in REGISTRY.collect():
+    for family in registry.collect():
         for sample in family.samples:
             if sample.name in totals:
                 totals[sample.name] += sample.value
@@ -122,7 +122,7 @@ class LiveSampler:
     async def sample(self) -> dict[str, Any]:
         now = time.monotonic()
         produced, lag = await self._broker_numbers()
-        totals = registry_totals(_COUNTERS)
+        totals = registry_totals(self.console.app.metrics_registry, _COUNTERS)
         totals["produced"] = produced
         sample: dict[str, Any] = {
             **_times(), "lag": sum(lag.values()), "lag_by_topic": lag,
