@@ -1,5 +1,5 @@
 """The worker's web endpoints on Faust's web server (port 8881): health, readiness and
-metrics here; the table views are in `streams.web.table_views`.
+metrics here; `/api/tables` is `streams.web.table_routes`.
 """
 
 from __future__ import annotations
@@ -12,12 +12,12 @@ from faust.web import Request, Response, View
 from streams.observability.monitoring import metrics_page, monitoring_problems
 from streams.processing.transient import WAITING
 from streams.state.placement import MISPLACED
-from streams.web.table_views import register_table_views
+from streams.web.table_routes import register_table_routes
 
 
 def register_views(app: Any) -> None:
-    """Add the health, readiness, metrics and table views."""
-    register_table_views(app)
+    """Add the health, readiness, metrics and table routes."""
+    register_table_routes(app)
 
     @app.page("/health")
     class HealthView(View):

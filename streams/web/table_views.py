@@ -1,19 +1,9 @@
-"""Web views of table state on the worker's web server (port 8881).
+"""What the table routes (`streams.web.table_routes`) answer: a table's description, a
+page of its keys in order, a key's value or windows.
 
-    GET /api/tables                      the tables: types, partitions, keys per local
-                                         partition, window spec of windowed tables
-    GET /api/tables/{table}/{key}        a key's value, answered by the worker owning the
-                                         key's partition under the table's key partitioner
-                                         (Faust's `table_route` forwards, asking
-                                         streams.web.routing where the key lives)
-        windowed tables: ?window=current            the window containing now
-                         ?from=...&to=...           windows overlapping [from, to]
-                                                    (ISO-8601 or epoch seconds)
-                         no parameters              every stored window of the key
-
-Browsing a table's keys in order (`GET /api/tables/{table}?prefix=&after=&limit=`) is the
-dashboard's (`streams.web.console.tables`), on `scan_page` below: a seek per local partition
-and a merge, so a page costs about its size whatever the table holds.
+A page is read with `scan_page`: a seek per local partition and a merge, so it costs about
+its size whatever the table holds; a windowed table's entries carry their window, and the
+cursor names key and window.
 """
 
 from __future__ import annotations
@@ -24,9 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
-from faust.web import Request, Response, View
 
-from streams.errors import TableError
 from streams.state.scan import active_partitions, decode_key, decode_value, scan
 from streams.state.tables import PerKeyTable
 from streams.state.windows import (
@@ -49,35 +37,6 @@ def to_json(value: Any) -> Any:
     if isinstance(value, faust.Record):
         return value.asdict()
     return value
-
-
-def error(view: View, status: int, message: str) -> Response:
-    return view.json({"error": message, "status": status}, status=status)
-
-
-def register_table_views(app: Any) -> None:
-    """Add the table views for the app's platform tables."""
-    tables: dict[str, AnyTable] = {t.name: t for t in app.platform_tables}
-
-    for table in tables.values():
-        _register_key_view(app, table)
-
-    @app.page("/api/tables/{table}/{key}")
-    class UnknownTableView(View):
-        """Reached only for names no table view matched."""
-
-        async def get(self, request: Request, table: str, key: str) -> Response:
-            return error(self, 404, unknown_table_message(table, tables))
-
-    @app.page("/api/tables")
-    class TablesView(View):
-        async def get(self, request: Request) -> Response:
-            return self.json({"tables": [describe(t) for t in tables.values()]})
-
-
-def unknown_table_message(name: str, tables: dict[str, Any]) -> str:
-    known = ", ".join(sorted(tables)) or "none"
-    return f"no table named {name!r} (tables: {known})"
 
 
 def describe(table: AnyTable) -> dict[str, Any]:
@@ -172,31 +131,6 @@ def _seek_after(table: AnyTable, after: str) -> bytes:
     return encode_window_key(key) + b"\0" + ordered_float(window_start) + b"\xff" * 8
 
 
-# --- key lookups ------------------------------------------------------------------------
-
-def _register_key_view(app: Any, table: AnyTable) -> None:
-    faust_table = table.faust_table
-
-    class TableKeyView(View):
-        @app.table_route(table=faust_table, match_info="key")
-        async def get(self, request: Request, key: str) -> Response:
-            try:
-                if isinstance(table, WindowedTable):
-                    return self.json(window_lookup(table, key, dict(request.query)))
-                typed_key = _parse_key(table, key)
-            except (ValueError, TableError) as exc:
-                return error(self, 400, str(exc))
-            except LookupError as exc:
-                return error(self, 404, exc.args[0])
-            value = table.get(typed_key)
-            if value is None:
-                return error(self, 404, f"key {key!r} not found in table {table.name!r}")
-            return self.json({"table": table.name, "key": typed_key, "value": to_json(value)})
-
-    TableKeyView.__name__ = f"TableKeyView_{table.name}"
-    app.page(f"/api/tables/{table.name}/{{key}}", name=f"table-{table.name}")(TableKeyView)
-
-
 def window_lookup(table: WindowedTable[Any], key: str, query: dict[str, str]) -> dict[str, Any]:
     """The answer to a windowed key lookup; ValueError for bad parameters (400),
     LookupError when the current window has no value (404)."""
@@ -244,7 +178,8 @@ def parse_time(name: str, raw: str) -> float:
     return value
 
 
-def _parse_key(table: PerKeyTable[Any], raw: str) -> Any:
+def parse_key(table: PerKeyTable[Any], raw: str) -> Any:
+    """The key of a lookup as the table keys it (ValueError for a bad integer key)."""
     if table.key_type is int:
         try:
             return int(raw)

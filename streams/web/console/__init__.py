@@ -2,10 +2,10 @@
 
 `register_console(app)` mounts both on a worker app built by `create_app`. Each screen has
 its own module and API: `topics` (cluster, topics, partitions), `groups` (consumer groups,
-lag, offset reset), `messages` (browse, search, export, produce), `tables` (browse a table),
-`dead_letters` (list and replay), `live` (metrics over Server-Sent Events). `filters` is
-the safe filter language of message search. The pages in `static/` are plain HTML, CSS and
-JavaScript: nothing to build.
+lag, offset reset), `messages` (browse, search, export, produce), `dead_letters` (list and
+replay), `live` (metrics over Server-Sent Events); the tables screen reads `/api/tables`
+(`streams.web.table_routes`). `filters` is the safe filter language of message search.
+The pages in `static/` are plain HTML, CSS and JavaScript: nothing to build.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
-from streams.web.console import dead_letters, groups, live, messages, tables, topics
+from streams.web.console import dead_letters, groups, live, messages, topics
 from streams.web.console._http import CONSOLE, Console
 
 __all__ = ["STATIC_DIR", "register_console"]
@@ -42,7 +42,7 @@ def register_console(app: Any) -> None:
     # The page at "/" is added before Faust's own index blueprint, so it wins.
     router.add_get("/", _index)
     router.add_static("/static/", STATIC_DIR, append_version=False)
-    for screen in (topics, messages, groups, tables, dead_letters, live):
+    for screen in (topics, messages, groups, dead_letters, live):
         screen.add_routes(router)
 
     async def stop(_: web.Application) -> None:
