@@ -27,6 +27,14 @@ class BrokerUnreachableError(StreamsError):
     """No Kafka broker answered at the configured bootstrap servers."""
 
 
+class TopicMismatchError(StreamsError):
+    """An existing topic has a different partition count than the app needs."""
+
+
+class PositionUnknownError(StreamsError):
+    """The broker did not say where a source partition stands."""
+
+
 class DecodeError(StreamsError):
     """A record's key or value could not be decoded into the declared type."""
 
@@ -43,6 +51,26 @@ class RetryableError(StreamsError):
         except asyncpg.CannotConnectNowError as exc:
             raise RetryableError("orders database unreachable") from exc
     """
+
+
+class TransientWaitEnded(StreamsError):
+    """A batch stopped waiting on a transient failure without being handled."""
+
+
+class TransientDeadlineError(TransientWaitEnded):
+    """The handler kept failing transiently past TRANSIENT_RETRY_DEADLINE_S."""
+
+
+class BatchAbandoned(TransientWaitEnded):
+    """The batch's partitions are being given up while it waited; it is not acknowledged."""
+
+
+class HandlerFailedError(StreamsError):
+    """A record kept failing and there is no dead-letter topic: the agent must stop."""
+
+
+class TransactionFailedError(StreamsError):
+    """A batch part's transaction could not be committed: the worker must stop unacked."""
 
 
 class TableError(StreamsError):

@@ -10,15 +10,11 @@ from dataclasses import dataclass, field
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
-from streams.errors import StreamsError
+from streams.errors import TopicMismatchError
 from streams.kafka.client_options import client_options
 from streams.settings import Settings
 
 log = logging.getLogger(__name__)
-
-
-class TopicMismatchError(StreamsError):
-    """An existing topic has a different partition count than the app needs."""
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,10 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer
 from faust.types import TP
 
-from streams.errors import StreamsError
+from streams.errors import PositionUnknownError
 from streams.observability.broker import app_client_options
 
 PROBE_TIMEOUT_S = 30.0
-
-
-class PositionUnknownError(StreamsError):
-    """The broker did not say where a source partition stands."""
 
 
 class BrokerReader:

@@ -30,15 +30,20 @@ from typing import Any
 import faust
 
 from streams.backoff import Backoff
+from streams.errors import (
+    BatchAbandoned,
+    HandlerFailedError,
+    TransactionFailedError,
+    TransientDeadlineError,
+)
 from streams.kafka.publisher import Outgoing, encode_headers, encode_value
 from streams.observability import metrics
 from streams.processing.consumer import BatchingConsumer
 from streams.processing.dead_letters import DeadLetterSink, dead_letter_topic_name
 from streams.processing.models import check_decodable
-from streams.processing.processor import BatchProcessor, Handler, HandlerFailedError
+from streams.processing.processor import BatchProcessor, Handler
 from streams.processing.reader import BatchReader
-from streams.processing.transactions import TransactionFailedError, in_transactions
-from streams.processing.transient import BatchAbandoned, TransientDeadlineError
+from streams.processing.transactions import in_transactions
 from streams.settings import Settings
 from streams.state import writes as table_writes
 

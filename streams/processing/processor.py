@@ -30,20 +30,21 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from streams.backoff import Backoff
-from streams.errors import DecodeError, KeyPlacementError, StreamsError
+from streams.errors import (
+    DecodeError,
+    HandlerFailedError,
+    KeyPlacementError,
+    TransientWaitEnded,
+)
 from streams.observability import metrics
 from streams.processing.models import Message, to_message
-from streams.processing.transient import TransientRetry, TransientWaitEnded
+from streams.processing.transient import TransientRetry
 from streams.state import writes as table_writes
 from streams.state.placement import MISPLACED
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[list[Message[Any]]], Awaitable[Sequence[Any] | None]]
-
-
-class HandlerFailedError(StreamsError):
-    """A record kept failing and there is no dead-letter topic: the agent must stop."""
 
 
 class DeadLetters(Protocol):

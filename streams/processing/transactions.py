@@ -55,7 +55,7 @@ from typing import Any
 from faust.transport.consumer import TransactionManager
 from faust.types import TP
 
-from streams.errors import StreamsError
+from streams.errors import StreamsError, TransactionFailedError
 from streams.observability.metrics import GUARANTEE, TRANSACTIONS
 from streams.processing.marker_tail import MarkerTailWatch
 from streams.processing.source_positions import SourcePositions
@@ -63,9 +63,6 @@ from streams.processing.source_positions import SourcePositions
 log = logging.getLogger(__name__)
 
 EXACTLY_ONCE = "exactly_once"
-
-class TransactionFailedError(StreamsError):
-    """A batch part's transaction could not be committed: the worker must stop unacked."""
 
 
 @dataclass(eq=False)

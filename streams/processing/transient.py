@@ -27,24 +27,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from streams.backoff import Backoff
-from streams.errors import RetryableError, StreamsError
+from streams.errors import (
+    BatchAbandoned,
+    RetryableError,
+    TransientDeadlineError,
+)
 from streams.observability import metrics
 from streams.processing.models import Message
 from streams.state import writes as table_writes
 
 log = logging.getLogger(__name__)
-
-
-class TransientWaitEnded(StreamsError):
-    """A batch stopped waiting on a transient failure without being handled."""
-
-
-class TransientDeadlineError(TransientWaitEnded):
-    """The handler kept failing transiently past TRANSIENT_RETRY_DEADLINE_S."""
-
-
-class BatchAbandoned(TransientWaitEnded):
-    """The batch's partitions are being given up while it waited; it is not acknowledged."""
 
 
 @dataclass

@@ -11,8 +11,9 @@ import pytest
 
 from streams import Settings, batch_agent, create_app
 from streams.backoff import Backoff
+from streams.errors import HandlerFailedError
 from streams.processing.models import Message
-from streams.processing.processor import BatchProcessor, HandlerFailedError
+from streams.processing.processor import BatchProcessor
 
 
 def event(offset: int, value: Any, partition: int = 0) -> Any:

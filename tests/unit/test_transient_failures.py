@@ -10,9 +10,10 @@ from prometheus_client import REGISTRY
 
 from streams import RetryableError, batch_agent
 from streams.backoff import Backoff
+from streams.errors import BatchAbandoned, TransientDeadlineError
 from streams.processing.models import Message
 from streams.processing.processor import BatchProcessor, HandlerFailedError
-from streams.processing.transient import WAITING, BatchAbandoned, TransientDeadlineError
+from streams.processing.transient import WAITING
 from streams.state import writes as table_writes
 from streams.testing import run_agent
 from tests.unit.test_batch_processing import RecordingDeadLetters, RecordingSink, event
