@@ -165,24 +165,44 @@ class PlatformWorker(faust.Worker):
 
 
 async def check_broker(settings: Settings) -> None:
-    """Raise `BrokerUnreachableError` if no broker answers within the connect timeout."""
+    """Raise `BrokerUnreachableError` if no broker answers within the connect timeout.
+
+    The message carries aiokafka's last error (refused, TLS verification, SASL
+    authentication), which aiokafka only logs.
+    """
     client = AIOKafkaClient(
         **client_options(settings,
                          request_timeout_ms=int(settings.broker_connect_timeout_s * 1000)))
+    last_error = _LastError()
     quiet = logging.getLogger("aiokafka")
-    level = quiet.level
-    quiet.setLevel(logging.CRITICAL)  # one line from us instead of aiokafka's retries
+    propagate = quiet.propagate
+    quiet.addHandler(last_error)
+    quiet.propagate = False  # one line from us instead of aiokafka's retries
     try:
         await asyncio.wait_for(client.bootstrap(), settings.broker_connect_timeout_s)
     except Exception as exc:
+        reason = last_error.message or type(exc).__name__
         raise BrokerUnreachableError(
             f"no Kafka broker answered at {settings.bootstrap_servers} within "
-            f"{settings.broker_connect_timeout_s:g}s ({type(exc).__name__}); check "
-            "KAFKA_BOOTSTRAP_SERVERS or start one with `make kafka`"
+            f"{settings.broker_connect_timeout_s:g}s ({reason}); check "
+            "KAFKA_BOOTSTRAP_SERVERS and the KAFKA_SECURITY_PROTOCOL, KAFKA_SSL_* and "
+            "KAFKA_SASL_* settings, or start a broker with `make kafka`"
         ) from None
     finally:
-        quiet.setLevel(level)
+        quiet.removeHandler(last_error)
+        quiet.propagate = propagate
         await client.close()
+
+
+class _LastError(logging.Handler):
+    """Keeps the message of the last error logged."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.ERROR)
+        self.message: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.message = " ".join(record.getMessage().split())  # one line
 
 
 def discover_deployment(root: Path, modules: Sequence[str] = DEPLOYMENT_PACKAGES) -> None:

@@ -17,6 +17,10 @@ The background broker belongs to the checkout it was started from: its state fol
 its port are derived from the checkout's path, so two checkouts on one machine run two
 brokers and stopping one never deletes the other's topics. When the derived port is taken
 anyway, `start` says which checkout's broker holds it.
+
+`LocalKafka(secure=SecureListener(...))` adds a second listener speaking SASL_SSL (TLS with
+the given PEM certificate, SASL/SCRAM users created when the storage is formatted), for
+tests of the client options; the PLAINTEXT listener stays for the launcher's own checks.
 """
 
 from __future__ import annotations
@@ -212,12 +216,24 @@ def _die_with_parent() -> None:
     os.setsid()
 
 
+@dataclass(frozen=True)
+class SecureListener:
+    """A SASL_SSL listener: the broker's PEM certificate chain and unencrypted key, and
+    the SCRAM users (name: password) the storage is formatted with."""
+
+    certificate: Path
+    key: Path
+    users: dict[str, str]
+    mechanism: str = "SCRAM-SHA-512"
+
+
 @dataclass
 class _Node:
     node_id: int
     port: int
     controller_port: int
     directory: Path
+    secure_port: int | None = None
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -244,12 +260,20 @@ class LocalKafka:
     ports: list[int] | None = None
     die_with_parent: bool = True
     start_timeout: float = 90.0
+    secure: SecureListener | None = None
     _nodes: list[_Node] = field(default_factory=list, init=False)
     _own_directory: bool = field(default=False, init=False)
 
     @property
     def bootstrap_servers(self) -> str:
         return ",".join(f"127.0.0.1:{node.port}" for node in self._nodes)
+
+    @property
+    def secure_bootstrap_servers(self) -> str:
+        """The SASL_SSL listeners (`secure=` given), as host:port,..."""
+        if self.secure is None:
+            raise KafkaLauncherError("this LocalKafka was started without a secure listener")
+        return ",".join(f"127.0.0.1:{node.secure_port}" for node in self._nodes)
 
     @property
     def replication_factor(self) -> int:
@@ -269,12 +293,13 @@ class LocalKafka:
         if self.directory is None:
             self.directory = Path(tempfile.mkdtemp(prefix="streams-kafka-"))
             self._own_directory = True
-        free = [p for p in _free_ports(2 * self.brokers + len(self.ports or []))
+        free = [p for p in _free_ports(3 * self.brokers + len(self.ports or []))
                 if p not in (self.ports or [])]
         ports = self.ports or free[self.brokers:2 * self.brokers]
         self._nodes = [
             _Node(node_id=i + 1, port=ports[i], controller_port=free[i],
-                  directory=self.directory / f"node-{i + 1}")
+                  directory=self.directory / f"node-{i + 1}",
+                  secure_port=free[2 * self.brokers + i] if self.secure else None)
             for i in range(self.brokers)
         ]
         cluster_id = _cluster_id()
@@ -364,6 +389,7 @@ class LocalKafka:
             "controller.listener.names": "CONTROLLER",
             "inter.broker.listener.name": "PLAINTEXT",
             "listener.security.protocol.map": "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            **self._secure_settings(node),
             "log.dirs": node.directory / "data",
             "num.partitions": 3,
             "default.replication.factor": rf,
@@ -388,6 +414,29 @@ class LocalKafka:
         )
         (node.directory / "log4j2.yaml").write_text(_LOG4J2)
 
+    def _secure_settings(self, node: _Node) -> dict[str, object]:
+        """The SASL_SSL listener's settings (none without `secure`)."""
+        secure = self.secure
+        if secure is None:
+            return {}
+        keystore = node.directory / "broker-keystore.pem"  # Kafka's PEM store: key + chain
+        keystore.write_text(secure.key.read_text() + secure.certificate.read_text())
+        prefix = "listener.name.secure."
+        return {
+            "listeners": f"PLAINTEXT://127.0.0.1:{node.port},"
+                         f"SECURE://127.0.0.1:{node.secure_port},"
+                         f"CONTROLLER://127.0.0.1:{node.controller_port}",
+            "advertised.listeners": f"PLAINTEXT://127.0.0.1:{node.port},"
+                                    f"SECURE://127.0.0.1:{node.secure_port}",
+            "listener.security.protocol.map":
+                "PLAINTEXT:PLAINTEXT,SECURE:SASL_SSL,CONTROLLER:PLAINTEXT",
+            "sasl.enabled.mechanisms": secure.mechanism,
+            f"{prefix}{secure.mechanism.lower()}.sasl.jaas.config":
+                "org.apache.kafka.common.security.scram.ScramLoginModule required;",
+            f"{prefix}ssl.keystore.type": "PEM",
+            f"{prefix}ssl.keystore.location": keystore,
+        }
+
     def _java(self, libs: Path, node: _Node, main: str, *args: str,
               heap: str) -> list[str]:
         java = _require_tool("java", "a JDK (17 or newer)")
@@ -404,8 +453,11 @@ class LocalKafka:
     def _format(self, libs: Path, node: _Node, cluster_id: str) -> None:
         if (node.directory / "data" / "meta.properties").exists():
             return
+        scram = [f"--add-scram={self.secure.mechanism}=[name={name},password={password}]"
+                 for name, password in self.secure.users.items()] if self.secure else []
         command = self._java(libs, node, "kafka.tools.StorageTool", "format",
-                             "-t", cluster_id, "-c", str(node.config_path), heap="256m")
+                             "-t", cluster_id, "-c", str(node.config_path), *scram,
+                             heap="256m")
         result = subprocess.run(command, capture_output=True, text=True)
         if result.returncode != 0:
             raise KafkaLauncherError(
