@@ -289,7 +289,7 @@ TRANSACTIONS = _counter(
 GuaranteeState = tuple[str, str, list[str]]
 
 
-class GuaranteeCollector:
+class GuaranteeCollector(Collector):
     """`streams_processing_guarantee_info` and `streams_transactional_producer`, read from
     the worker when scraped (`source` is set by `streams.processing.transactions.install`).
     """
@@ -329,10 +329,10 @@ def register_metrics(registry: CollectorRegistry = REGISTRY) -> CollectorRegistr
 
 
 def _collectors() -> Iterator[Collector]:
+    """Every metric defined in this module."""
     for value in globals().values():
-        if isinstance(value, Counter | Gauge | Histogram):
+        if isinstance(value, Counter | Gauge | Histogram | GuaranteeCollector):
             yield value
-    yield GUARANTEE  # type: ignore[misc]
 
 
 def replace_samples(gauge: Gauge, values: Mapping[Labels, float]) -> None:
