@@ -1,9 +1,9 @@
 """Prometheus metrics of the platform: every metric is defined here, once.
 
-The metrics count for the whole process; `register_metrics(registry)` exposes them in a
-`CollectorRegistry` (prometheus_client's default one unless another is given, as
-`create_app(registry=...)`, `Publisher(registry=...)` and tests do), which `/metrics`
-serves.
+The metrics count for the whole process. They are exposed in prometheus_client's default
+registry; `register_metrics(registry)` exposes them in another `CollectorRegistry` too
+(`create_app(registry=...)`, `Publisher(registry=...)`, tests), and `/metrics` serves the
+registry its app was built with.
 
 Labels are bounded: `topic` takes the topics a process writes to (a deployment has a few),
 `error` takes exception class names, which form a closed set.
@@ -333,6 +333,11 @@ def _collectors() -> Iterator[Collector]:
     for value in globals().values():
         if isinstance(value, Counter | Gauge | Histogram | GuaranteeCollector):
             yield value
+
+
+# Exposed in prometheus_client's default registry from the start, as before: code and tests
+# that read REGISTRY without building an app (a Publisher alone, the test kit) see them.
+register_metrics()
 
 
 def replace_samples(gauge: Gauge, values: Mapping[Labels, float]) -> None:

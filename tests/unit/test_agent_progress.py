@@ -5,9 +5,12 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 from aiokafka import TopicPartition
-from prometheus_client import REGISTRY
+from prometheus_client import CollectorRegistry
 
+from streams.observability.metrics import register_metrics
 from streams.observability.progress import AgentProgress
+
+REGISTRY = register_metrics(CollectorRegistry())
 
 
 def app_with(*topics: str) -> SimpleNamespace:
