@@ -15,7 +15,7 @@ import pkgutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaClient
@@ -36,7 +36,9 @@ from streams.settings import Settings
 from streams.state.placement import table_partitioner
 from streams.state.tables import DECLARED_TABLES, PerKeyTable
 from streams.state.windows import DECLARED_WINDOWED_TABLES, WindowedTable
+from streams.web.access import WORKER_OPEN_PATHS, AccessPolicy, protect
 from streams.web.console import register_console
+from streams.web.console._http import error_response
 from streams.web.probes import register_views
 from streams.web.routing import TableRouter
 
@@ -254,7 +256,10 @@ def create_app(
     register_views(app)
     register_assignment(app)
     install_monitoring(app)
-    register_console(app)
+    policy = AccessPolicy.from_settings(settings, settings.web_host,
+                                        open_paths=WORKER_OPEN_PATHS)
+    protect(cast(Any, app.web).web_app, policy, error_response)  # Faust's aiohttp app
+    register_console(app, policy)
     return app
 
 

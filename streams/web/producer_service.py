@@ -39,6 +39,7 @@ from streams.kafka.publisher import (
     topic_name_problem,
 )
 from streams.settings import Settings
+from streams.web.access import AccessPolicy, access_middleware
 
 __all__ = ["create_producer_web_app", "run_producer_service"]
 
@@ -192,12 +193,28 @@ async def _health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+def access_policy(settings: Settings) -> AccessPolicy:
+    """Token, allowed hosts and content types of the service bound to PRODUCER_HOST."""
+    return AccessPolicy.from_settings(settings, settings.producer_host, json_types=JSON_TYPES,
+                                      open_paths=("/", "/health"))
+
+
+def _refusal(status: int, message: str) -> web.Response:
+    return _error(status, status * 100 + 1, message)
+
+
 def create_producer_web_app(
-    publisher: Publisher, *, max_body_bytes: int | None = None
+    publisher: Publisher, *, max_body_bytes: int | None = None,
+    access: AccessPolicy | None = None,
 ) -> web.Application:
-    """The service's aiohttp app around a started `publisher` (the caller closes it)."""
+    """The service's aiohttp app around a started `publisher` (the caller closes it).
+
+    `access` defaults to what the settings of `publisher` ask for (see `access_policy`).
+    """
     limit = max_body_bytes or publisher.config.max_body_bytes
-    app = web.Application(client_max_size=limit, middlewares=[_json_errors])
+    policy = access or access_policy(publisher.settings)
+    app = web.Application(client_max_size=limit,
+                          middlewares=[access_middleware(policy, _refusal), _json_errors])
     app[_PUBLISHER] = publisher
     app[_BODY_LIMIT] = limit
     options = publisher.producer_options()

@@ -19,9 +19,11 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from yarl import URL
 
 from streams.kafka.publisher import Publisher, topic_name_problem
 from streams.settings import Settings
+from streams.web.access import AccessPolicy
 
 log = logging.getLogger(__name__)
 
@@ -108,9 +110,10 @@ def client_options(settings: Settings) -> dict[str, Any]:
 class Console:
     """Per-worker console state: settings, a shared admin client, the app it serves."""
 
-    def __init__(self, app: Any, settings: Settings) -> None:
+    def __init__(self, app: Any, settings: Settings, access: AccessPolicy) -> None:
         self.app = app
         self.settings = settings
+        self.access = access
         self.stopping = asyncio.Event()
         self._admin: AIOKafkaAdminClient | None = None
         self._offsets: AIOKafkaConsumer | None = None
@@ -125,6 +128,17 @@ class Console:
 
     def client_options(self) -> dict[str, Any]:
         return client_options(self.settings)
+
+    def peer_headers(self, peer_url: str) -> dict[str, str]:
+        """Headers for a request to another worker of the group.
+
+        The workers share one token. It goes only to a peer whose host this worker answers
+        to itself (API_ALLOWED_HOSTS): a peer's URL is whatever that group member claims.
+        """
+        token = self.access.token
+        if token is None or not self.access.host_allowed(URL(peer_url).raw_authority):
+            return {}
+        return {"Authorization": f"Bearer {token}"}
 
     async def admin(self) -> AIOKafkaAdminClient:
         """The shared admin client, connected on first use."""

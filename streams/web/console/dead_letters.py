@@ -112,7 +112,8 @@ def _credentials(console: Any) -> dict[str, Any]:
     return dict(options)
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.UrlDispatcher, *, writes: bool) -> None:
     router.add_get("/api/dlq", get_dead_letter_topics)
     router.add_get("/api/dlq/{topic}", get_dead_letters)
-    router.add_post("/api/dlq/{topic}/replay", replay)
+    if writes:
+        router.add_post("/api/dlq/{topic}/replay", replay)

@@ -197,6 +197,7 @@ async def produce_message(request: web.Request) -> web.Response:
                               "offset": result.offset}, status=201)
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.UrlDispatcher, *, writes: bool) -> None:
     router.add_get("/api/topics/{topic}/messages", get_messages)
-    router.add_post("/api/topics/{topic}/messages", produce_message)
+    if writes:
+        router.add_post("/api/topics/{topic}/messages", produce_message)

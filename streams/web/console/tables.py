@@ -50,7 +50,8 @@ async def _peer_pages(console: Console, path: str, params: dict[str, str],
 
         async def fetch(peer: str) -> None:
             try:
-                async with session.get(peer + path, params=params) as response:
+                async with session.get(peer + path, params=params,
+                                       headers=console.peer_headers(peer)) as response:
                     body = await response.json()
                     entries.extend(body["entries"])
             except (aiohttp.ClientError, TimeoutError, ValueError, KeyError):
@@ -92,5 +93,5 @@ async def browse_table(request: web.Request) -> web.Response:
     })
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.UrlDispatcher, *, writes: bool) -> None:
     router.add_get("/api/tables/{table}", browse_table)
