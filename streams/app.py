@@ -39,6 +39,8 @@ from streams.state.windows import DECLARED_WINDOWED_TABLES, WindowedTable
 from streams.web.access import WORKER_OPEN_PATHS, AccessPolicy, protect
 from streams.web.console import register_console
 from streams.web.console._http import error_response
+from streams.web.json_errors import http_errors_as_json
+from streams.web.openapi import serve_openapi, worker_openapi
 from streams.web.probes import register_views
 from streams.web.routing import TableRouter
 
@@ -258,7 +260,10 @@ def create_app(
     install_monitoring(app)
     policy = AccessPolicy.from_settings(settings, settings.web_host,
                                         open_paths=WORKER_OPEN_PATHS)
-    protect(cast(Any, app.web).web_app, policy, error_response)  # Faust's aiohttp app
+    web_app = cast(Any, app.web).web_app  # Faust's aiohttp application
+    web_app.middlewares.insert(0, http_errors_as_json(error_response))
+    protect(web_app, policy, error_response)
+    serve_openapi(web_app.router, worker_openapi(settings.console_mode))
     register_console(app, policy)
     return app
 

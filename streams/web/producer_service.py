@@ -18,7 +18,6 @@ REST Proxy) and `error` in place of its offset; bad input gets a 4xx with
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 import sys
@@ -30,6 +29,7 @@ from aiohttp import web
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from streams import strict_json
 from streams.errors import BrokerUnreachableError, PublishError, SettingsError, UnknownTopicError
 from streams.kafka.publisher import (
     Delivery,
@@ -40,6 +40,7 @@ from streams.kafka.publisher import (
 )
 from streams.settings import Settings
 from streams.web.access import AccessPolicy, access_middleware
+from streams.web.openapi import producer_openapi, serve_openapi
 
 __all__ = ["create_producer_web_app", "run_producer_service"]
 
@@ -128,10 +129,14 @@ async def _produce(request: web.Request) -> web.Response:
         raise BadRequest(413, 41301, f"the body is larger than {limit} bytes "
                          "(PRODUCER_MAX_BODY_BYTES); send fewer records per request") from None
     try:
-        body = json.loads(raw)
+        body = strict_json.loads(raw)
     except ValueError as exc:
         raise BadRequest(400, 40001, f"the body is not valid JSON: {exc}") from None
     records = _parse_records(body)
+    most = request.app[_PUBLISHER].config.max_records_per_request
+    if len(records) > most:
+        raise BadRequest(422, 42203, f"{len(records)} records in one request; at most {most} "
+                         "(PRODUCER_MAX_RECORDS): send them in several requests")
     partitions = await _partition_count(request.app[_PUBLISHER], topic)
     for index, record in enumerate(records):
         if record.partition is not None and record.partition >= partitions:
@@ -235,6 +240,7 @@ def create_producer_web_app(
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/health", _health)
     app.router.add_get("/", _produce_page)
+    serve_openapi(app.router, producer_openapi())
     return app
 
 

@@ -83,6 +83,14 @@ async def test_plain_json_content_type_and_explicit_partition(
         (b'{"records": [{"value": 1, "color": 2}]}', "application/json", 422, "unknown fields"),
         (b'{"records": [{}]}', "application/json", 422, "needs a key or a value"),
         (b'{"records": [{"value": 1}]}', "text/plain", 415, "not supported"),
+        (b'{"records": [{"value": ' + b"[" * 100_000, "application/json", 400, "deeper than"),
+        (b'{"records": [{"value": NaN}]}', "application/json", 400, "NaN and Infinity"),
+        (b'{"records": [{"value": 1}, {"value": -Infinity}]}', "application/json", 400,
+         "not a JSON number"),
+        (b'{"records": [{"value": 1, "partition": 99999999999999999999}]}',
+         "application/json", 422, "has 3 partitions"),
+        (json.dumps({"records": [{"value": n} for n in range(10_001)]}).encode(),
+         "application/json", 422, "PRODUCER_MAX_RECORDS"),
     ],
 )
 async def test_bad_input_gets_a_4xx_that_says_what_is_wrong(
@@ -220,3 +228,13 @@ async def test_with_a_token_only_authorised_same_origin_json_is_published(
                 **auth, "Origin": f"http://127.0.0.1:{client.port}"})
             assert ok.status == 200, await ok.text()
     assert len(await read_all(kafka_bootstrap, topic)) == 1
+
+
+async def test_unknown_topics_share_one_metric_label(client: TestClient) -> None:
+    for n in range(5):
+        response = await client.post(f"/topics/no-such-topic-{n}",
+                                     json={"records": [{"value": 1}]})
+        assert response.status == 404
+    text = await (await client.get("/metrics")).text()
+    assert "no-such-topic" not in text
+    assert 'streams_producer_errors_total{error="UnknownTopicError",topic="(unknown)"}' in text

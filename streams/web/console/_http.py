@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
@@ -21,6 +21,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
 from yarl import URL
 
+from streams import strict_json
 from streams.kafka.publisher import Publisher, topic_name_problem
 from streams.settings import Settings
 from streams.web.access import AccessPolicy
@@ -61,27 +62,35 @@ def api(handler: Handler) -> Handler:
     return wrapped
 
 
+#: Kafka's offsets, timestamps and counts are signed 64-bit integers.
+INT64_MAX = 2**63 - 1
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+
+
 def int_param(request: web.Request, name: str, default: int | None, *, low: int = 0,
-              high: int | None = None) -> int | None:
+              high: int = INT64_MAX) -> int | None:
     """An integer query parameter within [low, high]; 400 with a message otherwise."""
     raw = request.query.get(name, "").strip()
     if raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"{name}={raw!r} is not an integer") from None
+    if not _INTEGER.fullmatch(raw):
+        raise ApiError(400, f"{name}={raw[:40]!r} is not an integer")
+    value = int(raw)
     if value < low:
         raise ApiError(400, f"{name}={value} is below the minimum {low}")
-    if high is not None and value > high:
+    if value > high:
         raise ApiError(400, f"{name}={value} is over the cap {high}")
     return value
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object body, or 400 saying why not."""
+    """The request's JSON object body, or 400 saying why not (see `streams.strict_json`)."""
     try:
-        body = json.loads(await request.read() or b"null")
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(413, "the body is larger than this server accepts") from None
+    try:
+        body = strict_json.loads(raw or b"null")
     except ValueError as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
