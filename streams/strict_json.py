@@ -34,9 +34,15 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON number (NaN and Infinity are not allowed)")
 
 
-def loads(raw: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
-    """Parse `raw` as strict JSON; `ValueError` (or `json.JSONDecodeError`) if it is not."""
+def loads(raw: str | bytes, *, max_depth: int = MAX_DEPTH, allow_nan: bool = False) -> Any:
+    """Parse `raw` as strict JSON; `ValueError` (or `json.JSONDecodeError`) if it is not.
+
+    `allow_nan=True` keeps Python's reading of NaN and Infinity (for records other Python
+    producers wrote); the depth bound holds either way.
+    """
     text = raw.decode("utf-8") if isinstance(raw, bytes) else raw
     if text.count("[") + text.count("{") > max_depth and nesting_depth(text) > max_depth:
         raise ValueError(f"JSON nested deeper than {max_depth} levels")
+    if allow_nan:
+        return json.loads(text)
     return json.loads(text, parse_constant=_no_constant)
