@@ -50,15 +50,24 @@ def register_commands(settings: Settings) -> None:
         """Republish the dead letters of TOPIC (from TOPIC.dlq) to TOPIC."""
         import asyncio
 
-        from streams.processing.dlq_replay import Where, replay_dead_letters
+        from streams.processing.dlq_replay import ReplayBusyError, Where, replay_dead_letters
+        from streams.web.console._http import client_options
 
+        credentials = client_options(settings)  # the same the console's replay uses
+        credentials.pop("bootstrap_servers")
         try:
             condition = Where.parse(where) if where else None
             result = asyncio.run(replay_dead_letters(
-                settings.bootstrap_servers, topic, limit=limit, where=condition))
+                settings.bootstrap_servers, topic, limit=limit, where=condition,
+                **credentials))
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(2)
+        except ReplayBusyError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(1)
+        for reason in result.rejected:
+            print(f"skipped {reason}")
         print(f"replayed {result.replayed} dead letters of {topic} "
               f"({result.skipped} left in {topic}.dlq)")
         sys.exit(0)
