@@ -15,12 +15,11 @@ from streams.cli.commands import register_commands
 
 try:
     settings = Settings.from_env()
+    discover_deployment(Path(__file__).resolve().parent, settings.deployment_modules)
+    app = create_app(settings)
 except SettingsError as exc:
     print(f"error: {exc}", file=sys.stderr)
     sys.exit(2)
-
-discover_deployment(Path(__file__).resolve().parent, settings.deployment_modules)
-app = create_app(settings)
 register_commands(settings)
 
 if __name__ == "__main__":

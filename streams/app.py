@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import os
 import pkgutil
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, cast
@@ -22,7 +24,7 @@ from aiokafka import AIOKafkaClient
 from mode.utils.objects import cached_property
 from mode.utils.times import want_seconds
 
-from streams.errors import BrokerUnreachableError
+from streams.errors import BrokerUnreachableError, SettingsError
 from streams.kafka.admin import TopicSpec, ensure_topics
 from streams.kafka.partitioner import Partitioner
 from streams.observability.assignment import register_assignment
@@ -48,6 +50,9 @@ log = logging.getLogger(__name__)
 
 DEPLOYMENT_PACKAGES = ("tables", "agents")
 EXIT_BROKER_UNREACHABLE = 3
+EXIT_SHUTDOWN_OVERDUE = 4
+#: What shutdown may take after SHUTDOWN_TIMEOUT_S: commits, leaving the group, flushes.
+SHUTDOWN_GRACE_S = 10.0
 
 
 class PlatformApp(faust.App):
@@ -154,6 +159,32 @@ class PlatformWorker(faust.Worker):
         settings: Settings = self.app.platform_settings  # type: ignore[attr-defined]
         logger.setLevel(settings.log_level)
 
+    async def on_stop(self) -> None:
+        """Shutdown has begun (SIGTERM, Ctrl-C): make sure the process ends.
+
+        The batches in hand get SHUTDOWN_TIMEOUT_S; what follows (commits, leaving the
+        group, flushing producers) waits on Kafka, and with the brokers gone it would wait
+        for minutes. A timer ends the process SHUTDOWN_GRACE_S later in any case.
+        """
+        settings: Settings = self.app.platform_settings  # type: ignore[attr-defined]
+        exit_after(settings.shutdown_timeout_s + SHUTDOWN_GRACE_S)
+        await super().on_stop()
+
+
+def exit_after(seconds: float) -> threading.Timer:
+    """End the process with EXIT_SHUTDOWN_OVERDUE unless it ended within `seconds`."""
+
+    def give_up() -> None:
+        print(f"error: shutdown did not finish within {seconds:g}s (SHUTDOWN_TIMEOUT_S + "
+              f"{SHUTDOWN_GRACE_S:g}s), likely waiting on Kafka; exiting now, work not "
+              "committed is processed again after a restart", file=sys.stderr, flush=True)
+        os._exit(EXIT_SHUTDOWN_OVERDUE)
+
+    timer = threading.Timer(seconds, give_up)
+    timer.daemon = True
+    timer.start()
+    return timer
+
 
 async def check_broker(settings: Settings) -> None:
     """Raise `BrokerUnreachableError` if no broker answers within the connect timeout."""
@@ -193,14 +224,33 @@ def discover_deployment(root: Path, modules: Sequence[str] = DEPLOYMENT_PACKAGES
     """Import the deployment's modules; a package has all its modules imported.
 
     They are imported from `root` (the project folder), never from site-packages: the name
-    `tables` is also PyTables'.
+    `tables` is also PyTables'. A module that fails to import raises `SettingsError` naming
+    it, before anything is created on the cluster.
     """
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     for name in modules:
-        module = importlib.import_module(name)
+        module = _import(name)
         for sub in pkgutil.iter_modules(getattr(module, "__path__", [])):
-            importlib.import_module(f"{name}.{sub.name}")
+            _import(f"{name}.{sub.name}", entry=name)
+
+
+def _import(name: str, entry: str | None = None) -> Any:
+    try:
+        return importlib.import_module(name)
+    except Exception as exc:  # noqa: BLE001 - any error of the deployment's own code
+        where = f"{name!r} (of {entry!r})" if entry else repr(name)
+        raise SettingsError(f"DEPLOYMENT_MODULES: {where} cannot be imported: "
+                            f"{type(exc).__name__}: {exc}") from exc
+
+
+def ensure_data_dir(settings: Settings) -> None:
+    """Create DATA_DIR (and its parents); `SettingsError` in one line if that fails."""
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SettingsError(f"DATA_DIR={str(settings.data_dir)!r} cannot be created: "
+                            f"{exc.strerror or exc}") from None
 
 
 def create_app(
@@ -214,6 +264,7 @@ def create_app(
     `agents`/`tables` default to everything declared (registered) so far, usually by
     `discover_deployment`.
     """
+    ensure_data_dir(settings)
     app = PlatformApp(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
