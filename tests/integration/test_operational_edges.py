@@ -9,13 +9,14 @@ import subprocess
 import sys
 import time
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streams.testing import WorkerProcess
+from streams.testing import WorkerProcess, wait_for
 from tests.support.kafka_local import LocalKafka
 
 pytestmark = pytest.mark.integration
@@ -86,16 +87,30 @@ def own_broker() -> Iterator[LocalKafka]:
         yield kafka
 
 
-def test_sigterm_ends_the_worker_in_time_with_the_broker_gone(
+def test_vanished_topics_are_logged_once_a_while_and_sigterm_still_ends_the_worker(
         own_broker: LocalKafka, tmp_path: Path, output_dir: Path) -> None:
     shutdown_timeout = 5.0
+    log = output_dir / "worker.log"
     worker = WorkerProcess(ROOT, {
         "KAFKA_BOOTSTRAP_SERVERS": own_broker.bootstrap_servers,
         "APP_ID": f"edges-{uuid.uuid4().hex[:8]}", "DATA_DIR": str(tmp_path / "data"),
-        "SHUTDOWN_TIMEOUT_S": str(shutdown_timeout)}, log_path=output_dir / "worker.log")
+        "SHUTDOWN_TIMEOUT_S": str(shutdown_timeout)}, log_path=log)
     worker.start()
     try:
         worker.wait_ready(timeout=120)
+        before = len(log.read_text().splitlines())
+        gone = asyncio.run(delete_all_topics(own_broker.bootstrap_servers))
+        assert "orders" in gone
+        # aiokafka reports each missing topic on every metadata refresh (~every 3 s here)
+        wait_for(lambda: "Topic orders not found" in log.read_text(), 60,
+                 "the worker to notice")
+        time.sleep(15)
+        lines = log.read_text().splitlines()[before:]
+        missing = [line for line in lines if "not found in cluster metadata" in line]
+        per_topic = Counter(line.split("Topic ")[1].split(" ")[0] for line in missing)
+        assert per_topic and max(per_topic.values()) == 1, per_topic
+        assert worker.request("/health")[0] == 200
+
         own_broker.kill_broker(1)
         time.sleep(2)  # the worker notices: its fetches and heartbeats fail
         assert worker.process is not None
@@ -106,5 +121,17 @@ def test_sigterm_ends_the_worker_in_time_with_the_broker_gone(
     finally:
         worker.stop()
     assert took < shutdown_timeout + 15, f"SIGTERM took {took:.1f}s"
-    print(f"\nSIGTERM with the broker gone: ended in {took:.1f}s "
+    print(f"\nSIGTERM with the topics and the broker gone: ended in {took:.1f}s "
           f"(exit status {worker.process.returncode})")
+
+
+async def delete_all_topics(bootstrap: str) -> list[str]:
+    """What replacing the brokers under a running worker looks like to it."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = [t for t in await admin.list_topics() if not t.startswith("__")]
+        await admin.delete_topics(names)
+        return names
+    finally:
+        await admin.close()
