@@ -9,10 +9,8 @@ declarations register themselves.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import os
-import pkgutil
 import sys
 import threading
 from collections.abc import Sequence
@@ -24,6 +22,7 @@ from aiokafka import AIOKafkaClient
 from mode.utils.objects import cached_property
 from mode.utils.times import want_seconds
 
+from streams.deployments import import_deployment
 from streams.errors import BrokerUnreachableError, SettingsError
 from streams.kafka.admin import TopicSpec, ensure_topics
 from streams.kafka.partitioner import Partitioner
@@ -224,24 +223,13 @@ def discover_deployment(root: Path, modules: Sequence[str] = DEPLOYMENT_PACKAGES
     """Import the deployment's modules; a package has all its modules imported.
 
     They are imported from `root` (the project folder), never from site-packages: the name
-    `tables` is also PyTables'. A module that fails to import raises `SettingsError` naming
-    it, before anything is created on the cluster.
+    `tables` is also PyTables'. A module that does not import raises `DeploymentError`
+    naming it, before anything is created on the cluster.
     """
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     for name in modules:
-        module = _import(name)
-        for sub in pkgutil.iter_modules(getattr(module, "__path__", [])):
-            _import(f"{name}.{sub.name}", entry=name)
-
-
-def _import(name: str, entry: str | None = None) -> Any:
-    try:
-        return importlib.import_module(name)
-    except Exception as exc:  # noqa: BLE001 - any error of the deployment's own code
-        where = f"{name!r} (of {entry!r})" if entry else repr(name)
-        raise SettingsError(f"DEPLOYMENT_MODULES: {where} cannot be imported: "
-                            f"{type(exc).__name__}: {exc}") from exc
+        import_deployment(name, f"DEPLOYMENT_MODULES (from {root})")
 
 
 def ensure_data_dir(settings: Settings) -> None:
