@@ -51,16 +51,6 @@ async def write_letters(bootstrap: str, dlq: str, letters: list[dict[str, Any]])
         await producer.stop()
 
 
-async def committed(bootstrap: str, group: str, topic: str) -> int:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id=group,
-                                enable_auto_commit=False)
-    await consumer.start()
-    try:
-        return (await consumer.committed(TopicPartition(topic, 0))) or 0
-    finally:
-        await consumer.stop()
-
-
 def test_bad_headers_are_skipped_with_the_reason_and_timestamps_kept(
         kafka_bootstrap: str, unique_name: str) -> None:
     topic, dlq = unique_name, f"{unique_name}.dlq"
@@ -129,24 +119,32 @@ def test_a_second_replay_while_one_runs_is_refused_here_and_in_the_cli(
 def test_the_position_is_committed_as_the_replay_goes(kafka_bootstrap: str,
                                                       unique_name: str) -> None:
     topic, dlq = unique_name, f"{unique_name}.dlq"
-    total = 1500
+    total = 3000
     asyncio.run(create(kafka_bootstrap, topic, dlq))
     asyncio.run(write_letters(kafka_bootstrap, dlq, [letter(n) for n in range(total)]))
     group = f"{topic}.dlq-replay"
 
     async def crash_mid_replay() -> int:
+        """Start a replay, "crash" it once a first position is committed; return where the
+        position stands after the crash."""
+        watcher = AIOKafkaConsumer(bootstrap_servers=kafka_bootstrap, group_id=group,
+                                   enable_auto_commit=False)
+        await watcher.start()
         replay = asyncio.create_task(replay_dead_letters(kafka_bootstrap, topic))
         try:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + 120
-            while (position := await committed(kafka_bootstrap, group, dlq)) == 0:
+            while not (position := await watcher.committed(TopicPartition(dlq, 0)) or 0):
                 assert not replay.done(), "the replay ended before committing anything"
                 assert loop.time() < deadline, "no position committed within 120 s"
-                await asyncio.sleep(0.05)
-            return position
-        finally:
+                await asyncio.sleep(0.01)
             replay.cancel()  # the crash
             await asyncio.gather(replay, return_exceptions=True)
+            return await watcher.committed(TopicPartition(dlq, 0)) or position
+        finally:
+            replay.cancel()
+            await asyncio.gather(replay, return_exceptions=True)
+            await watcher.stop()
 
     position = asyncio.run(crash_mid_replay())
     assert 0 < position < total, "committed before the end"
