@@ -12,12 +12,13 @@ from pathlib import Path
 
 from streams import Settings, SettingsError, create_app, discover_deployment
 from streams.cli.commands import register_commands
+from streams.errors import DeploymentError
 
 try:
     settings = Settings.from_env()
     discover_deployment(Path(__file__).resolve().parent, settings.deployment_modules)
     app = create_app(settings)  # loads the TLS files: one that cannot be used is a bad setting
-except SettingsError as exc:
+except (SettingsError, DeploymentError) as exc:
     print(f"error: {exc}", file=sys.stderr)
     sys.exit(2)
 register_commands(settings)

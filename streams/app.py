@@ -9,13 +9,13 @@ declarations register themselves.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
-import pkgutil
+import os
 import sys
+import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import faust
 from aiokafka import AIOKafkaClient
@@ -23,7 +23,8 @@ from mode.utils.objects import cached_property
 from mode.utils.times import want_seconds
 from prometheus_client import REGISTRY, CollectorRegistry
 
-from streams.errors import BrokerUnreachableError
+from streams.deployments import import_deployment
+from streams.errors import BrokerUnreachableError, SettingsError
 from streams.kafka.admin import TopicSpec, ensure_topics
 from streams.kafka.broker_reader import BrokerReader
 from streams.kafka.client_options import client_options, faust_credentials
@@ -40,7 +41,11 @@ from streams.settings import Settings
 from streams.state.placement import table_partitioner
 from streams.state.tables import DECLARED_TABLES, PerKeyTable
 from streams.state.windows import DECLARED_WINDOWED_TABLES, WindowedTable
+from streams.web.access import WORKER_OPEN_PATHS, AccessPolicy, protect
 from streams.web.console import register_console
+from streams.web.console._http import error_response
+from streams.web.json_errors import http_errors_as_json
+from streams.web.openapi import serve_openapi, worker_openapi
 from streams.web.probes import register_views
 from streams.web.routing import TableRouter
 
@@ -48,6 +53,9 @@ log = logging.getLogger(__name__)
 
 DEPLOYMENT_PACKAGES = ("tables", "agents")
 EXIT_BROKER_UNREACHABLE = 3
+EXIT_SHUTDOWN_OVERDUE = 4
+#: What shutdown may take after SHUTDOWN_TIMEOUT_S: commits, leaving the group, flushes.
+SHUTDOWN_GRACE_S = 10.0
 
 
 class PlatformApp(faust.App):
@@ -163,6 +171,32 @@ class PlatformWorker(faust.Worker):
         settings: Settings = self.app.platform_settings  # type: ignore[attr-defined]
         logger.setLevel(settings.log_level)
 
+    async def on_stop(self) -> None:
+        """Shutdown has begun (SIGTERM, Ctrl-C): make sure the process ends.
+
+        The batches in hand get SHUTDOWN_TIMEOUT_S; what follows (commits, leaving the
+        group, flushing producers) waits on Kafka, and with the brokers gone it would wait
+        for minutes. A timer ends the process SHUTDOWN_GRACE_S later in any case.
+        """
+        settings: Settings = self.app.platform_settings  # type: ignore[attr-defined]
+        exit_after(settings.shutdown_timeout_s + SHUTDOWN_GRACE_S)
+        await super().on_stop()
+
+
+def exit_after(seconds: float) -> threading.Timer:
+    """End the process with EXIT_SHUTDOWN_OVERDUE unless it ended within `seconds`."""
+
+    def give_up() -> None:
+        print(f"error: shutdown did not finish within {seconds:g}s (SHUTDOWN_TIMEOUT_S + "
+              f"{SHUTDOWN_GRACE_S:g}s), likely waiting on Kafka; exiting now, work not "
+              "committed is processed again after a restart", file=sys.stderr, flush=True)
+        os._exit(EXIT_SHUTDOWN_OVERDUE)
+
+    timer = threading.Timer(seconds, give_up)
+    timer.daemon = True
+    timer.start()
+    return timer
+
 
 async def check_broker(settings: Settings) -> None:
     """Raise `BrokerUnreachableError` if no broker answers within the connect timeout.
@@ -209,14 +243,22 @@ def discover_deployment(root: Path, modules: Sequence[str] = DEPLOYMENT_PACKAGES
     """Import the deployment's modules; a package has all its modules imported.
 
     They are imported from `root` (the project folder), never from site-packages: the name
-    `tables` is also PyTables'.
+    `tables` is also PyTables'. A module that does not import raises `DeploymentError`
+    naming it, before anything is created on the cluster.
     """
     if str(root) not in sys.path:
         sys.path.insert(0, str(root))
     for name in modules:
-        module = importlib.import_module(name)
-        for sub in pkgutil.iter_modules(getattr(module, "__path__", [])):
-            importlib.import_module(f"{name}.{sub.name}")
+        import_deployment(name, f"DEPLOYMENT_MODULES (from {root})")
+
+
+def ensure_data_dir(settings: Settings) -> None:
+    """Create DATA_DIR (and its parents); `SettingsError` in one line if that fails."""
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise SettingsError(f"DATA_DIR={str(settings.data_dir)!r} cannot be created: "
+                            f"{exc.strerror or exc}") from None
 
 
 def create_app(
@@ -232,6 +274,7 @@ def create_app(
     `discover_deployment`. The platform metrics are exposed in `registry`, which
     `/metrics` serves.
     """
+    ensure_data_dir(settings)
     app = PlatformApp(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.bootstrap_servers.split(",")],
@@ -277,6 +320,12 @@ def create_app(
     register_views(app)
     register_assignment(app)
     install_monitoring(app)
-    register_console(app)
+    policy = AccessPolicy.from_settings(settings, settings.web_host,
+                                        open_paths=WORKER_OPEN_PATHS)
+    web_app = cast(Any, app.web).web_app  # Faust's aiohttp application
+    web_app.middlewares.insert(0, http_errors_as_json(error_response))
+    protect(web_app, policy, error_response)
+    serve_openapi(web_app.router, worker_openapi(settings.console_mode))
+    register_console(app, policy)
     return app
 

@@ -123,3 +123,8 @@ class PublishError(StreamsError):
 
 class UnknownTopicError(PublishError):
     """The topic does not exist and topic auto-creation is off."""
+
+
+class ReplayBusyError(StreamsError):
+    """Another replay of the same topic's dead letters is running (here or in another
+    process)."""

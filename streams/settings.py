@@ -7,6 +7,7 @@ one line and exits with status 2.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import re
@@ -25,6 +26,7 @@ LogFormat = Literal["text", "json"]
 LogLevel = Literal["DEBUG", "INFO", "WARNING", "ERROR"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+ConsoleMode = Literal["off", "read-only", "read-write"]
 
 _HOST_PORT = re.compile(r"^[A-Za-z0-9.\-\[\]:]+:\d{1,5}$")
 
@@ -116,8 +118,41 @@ def _secret(raw: str) -> Secret:
     return Secret(_text(raw))
 
 
-def _bool(raw: str) -> bool:
-    return _choice("true", "false", "1", "0", "yes", "no")(raw) in ("true", "1", "yes")
+def _flag(raw: str) -> bool:
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off"):
+        return False
+    raise ValueError("1/true/yes/on or 0/false/no/off")
+
+
+def _hosts(raw: str) -> tuple[str, ...]:
+    names = tuple(part.strip().lower().strip("[]") for part in raw.split(",") if part.strip())
+    if not names or not all(re.fullmatch(r"\*|[a-z0-9.\-:]{1,253}", n) for n in names):
+        raise ValueError("a comma-separated list of host names or addresses, or *")
+    return names
+
+
+def is_loopback(host: str) -> bool:
+    """Whether binding `host` only accepts connections from this machine."""
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False  # a host name may resolve to any interface
+
+
+def _read_token_file(path: Path) -> Secret:
+    try:
+        token = path.read_text().strip()
+    except OSError as exc:
+        raise SettingsError(f"API_TOKEN_FILE={str(path)!r} cannot be read: "
+                            f"{exc.strerror}") from None
+    if not token:
+        raise SettingsError(f"API_TOKEN_FILE={str(path)!r} is empty: put the token in it")
+    return Secret(token)
 
 
 def _readable_file(raw: str) -> Path:
@@ -179,7 +214,7 @@ def read_env_fields(cls: type[Any], env: Mapping[str, str]) -> dict[str, Any]:
         try:
             values[spec.name] = spec.metadata["parse"](raw.strip())
         except ValueError as exc:
-            shown = "***" if "PASSWORD" in name else raw
+            shown = "***" if "PASSWORD" in name or "TOKEN" in name else raw
             raise SettingsError(f"{name}={shown!r} is invalid: expected {exc}") from None
     return values
 
@@ -281,8 +316,29 @@ class Settings:
         "KAFKA_SSL_KEY_PASSWORD", _secret, None,
         "password of an encrypted KAFKA_SSL_KEYFILE (never logged)")
     ssl_check_hostname: bool = _env(
-        "KAFKA_SSL_CHECK_HOSTNAME", _bool, True,
+        "KAFKA_SSL_CHECK_HOSTNAME", _flag, True,
         "check that a broker's certificate names the host connected to")
+    api_token: Secret | None = _env(
+        "API_TOKEN", _secret, None,
+        "token every state-changing HTTP request must send as `Authorization: Bearer` "
+        "(never logged)")
+    api_token_file: Path | None = _env(
+        "API_TOKEN_FILE", lambda raw: Path(_text(raw)), None,
+        "file holding API_TOKEN (e.g. a Docker secret); set one of the two")
+    api_token_reads: bool = _env(
+        "API_TOKEN_READS", _flag, False,
+        "also require the token for reads (all but /health, /ready and the page assets)")
+    api_allowed_hosts: tuple[str, ...] | None = _env(
+        "API_ALLOWED_HOSTS", _hosts, None,
+        "Host header values the web servers answer (DNS rebinding guard); default "
+        "localhost, 127.0.0.1, ::1, the bind and advertised hosts; * for any")
+    api_allow_no_token: bool = _env(
+        "API_ALLOW_NO_TOKEN", _flag, False,
+        "serve on a non-loopback address without API_TOKEN (anyone who reaches the port "
+        "can change the cluster)")
+    console_mode: ConsoleMode = _env(
+        "CONSOLE_MODE", _choice("off", "read-only", "read-write"), "read-write",
+        "the worker's dashboard: off, read-only (no write routes) or read-write")
 
     @property
     def web_url(self) -> str:
@@ -314,7 +370,12 @@ class Settings:
         """Read and validate every variable; raise `SettingsError` on the first bad one."""
         env = dict(os.environ if environ is None else environ)
         env = {**_batch_config_file(env.get("BATCH_CONFIG_FILE")), **env}
-        settings = cls(**read_env_fields(cls, env))
+        values = read_env_fields(cls, env)
+        if "api_token_file" in values:
+            if "api_token" in values:
+                raise SettingsError("API_TOKEN and API_TOKEN_FILE are both set: set one")
+            values["api_token"] = _read_token_file(values["api_token_file"])
+        settings = cls(**values)
         settings._check_together()
         return settings
 
@@ -332,6 +393,13 @@ class Settings:
                 "the SASL settings are required together"
             )
         self._check_security()
+        if self.api_token is None and not self.api_allow_no_token:
+            for name, host in (("WEB_HOST", self.web_host), ("PRODUCER_HOST", self.producer_host)):
+                if not is_loopback(host):
+                    raise SettingsError(
+                        f"{name}={host!r} is not a loopback address and no API_TOKEN is set: "
+                        "set API_TOKEN or API_TOKEN_FILE (or API_ALLOW_NO_TOKEN=1 to let "
+                        "anyone who reaches the port change the cluster)")
         if self.web_port == self.producer_port and self.web_host == self.producer_host:
             raise SettingsError(
                 f"WEB_PORT and PRODUCER_PORT are both {self.web_port}: they must differ"

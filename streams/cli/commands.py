@@ -52,7 +52,7 @@ def register_commands(settings: Settings) -> None:
 
         from aiokafka.errors import KafkaError
 
-        from streams.processing.dlq_replay import Where, replay_dead_letters
+        from streams.processing.dlq_replay import ReplayBusyError, Where, replay_dead_letters
 
         try:
             condition = Where.parse(where) if where else None
@@ -61,11 +61,16 @@ def register_commands(settings: Settings) -> None:
         except ValueError as exc:
             print(f"error: {exc}", file=sys.stderr)
             sys.exit(2)
+        except ReplayBusyError as exc:
+            print(f"error: {exc}", file=sys.stderr)
+            sys.exit(1)
         except KafkaError as exc:
             print(f"error: cannot replay the dead letters of {topic} from "
                   f"{settings.bootstrap_servers} ({settings.kafka_security_protocol}): "
                   f"{type(exc).__name__}: {exc}", file=sys.stderr)
             sys.exit(1)
+        for reason in result.rejected:
+            print(f"skipped {reason}")
         print(f"replayed {result.replayed} dead letters of {topic} "
               f"({result.skipped} left in {topic}.dlq)")
         sys.exit(0)

@@ -32,9 +32,9 @@ def main() -> None:
         if command not in WITHOUT_DEPLOYMENT:
             load_deployment(Path.cwd(), settings.deployment_modules,
                             required=bool(os.environ.get("DEPLOYMENT_MODULES", "").strip()))
+        app = create_app(settings)  # refuses a DATA_DIR it cannot create
     except (SettingsError, DeploymentError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         sys.exit(EXIT_BAD_SETUP)
-    app = create_app(settings)
     register_commands(settings)
     app.main()

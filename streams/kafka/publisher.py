@@ -58,7 +58,7 @@ from streams.observability.metrics import (
     PRODUCER_SEND_LATENCY,
     register_metrics,
 )
-from streams.settings import Settings, _bool, _env, _float, _int, read_env_fields
+from streams.settings import Settings, _env, _flag, _float, _int, read_env_fields
 
 __all__ = [
     "Delivery",
@@ -72,6 +72,10 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
+
+#: The `topic` label of errors about topics that do not exist or cannot: anyone may send
+#: any name, and one label value per name would grow the metric without bound.
+UNKNOWN_TOPIC_LABEL = "(unknown)"
 
 T = TypeVar("T")
 Headers = Mapping[str, str | bytes] | Sequence[tuple[str, str | bytes]]
@@ -111,8 +115,11 @@ class PublisherConfig:
     max_body_bytes: int = _env(
         "PRODUCER_MAX_BODY_BYTES", _int(1024, 1024 * 1024 * 1024), 10 * 1024 * 1024,
         "largest HTTP request body the producer service accepts (413 beyond)")
+    max_records_per_request: int = _env(
+        "PRODUCER_MAX_RECORDS", _int(1, 1_000_000), 10_000,
+        "most records one producer service request may carry (422 beyond)")
     auto_create_topics: bool = _env(
-        "TOPIC_AUTO_CREATE", _bool, False,
+        "TOPIC_AUTO_CREATE", _flag, False,
         "create unknown topics on first publish (TOPIC_PARTITIONS, TOPIC_REPLICATION)")
 
     @classmethod
@@ -558,7 +565,8 @@ class Publisher:
             return known
         problem = topic_name_problem(topic)
         if problem is not None:
-            raise self._failed(topic, ValueError(problem), 1, retriable=False)
+            raise self._failed(topic, ValueError(problem), 1, retriable=False,
+                               label=UNKNOWN_TOPIC_LABEL)
         producer = self.producer
         # A full metadata request tells "no such topic" apart from "no broker"; waiting on
         # the producer's own metadata would spin until its request timeout instead.
@@ -571,7 +579,7 @@ class Publisher:
                 error = UnknownTopicError(
                     topic, f"topic {topic!r} does not exist (auto-create is off: create it, "
                     "or set TOPIC_AUTO_CREATE=true)", 1, retriable=False)
-                PRODUCER_ERRORS.labels(topic, "UnknownTopicError").inc()
+                PRODUCER_ERRORS.labels(UNKNOWN_TOPIC_LABEL, "UnknownTopicError").inc()
                 raise error
             await self._create_topic(topic)
         partitions = sorted(await producer.partitions_for(topic))
@@ -671,8 +679,9 @@ class Publisher:
 
     @staticmethod
     def _failed(
-        topic: str, cause: BaseException | str, attempts: int, *, retriable: bool
+        topic: str, cause: BaseException | str, attempts: int, *, retriable: bool,
+        label: str | None = None,
     ) -> PublishError:
         error = PublishError(topic, cause, attempts, retriable=retriable)
-        PRODUCER_ERRORS.labels(topic, error.error_type).inc()
+        PRODUCER_ERRORS.labels(label or topic, error.error_type).inc()
         return error

@@ -2,7 +2,9 @@
 
 The original key, value and headers are kept; these headers are added (SPEC.md):
 `x-error-type`, `x-error-message`, `x-original-topic`, `x-original-partition`,
-`x-original-offset`, `x-attempts`, `x-failed-at`.
+`x-original-offset`, `x-attempts`, `x-failed-at`, and `x-original-timestamp` (epoch ms) so
+a replay can give the record its own time back. The letter itself is stamped with the
+time of failure: the original may be a time the broker would refuse.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ def dead_letter_topic_name(topic: str) -> str:
 
 def dead_letter_headers(
     original_headers: Any, topic: str, partition: int, offset: int, error: BaseException,
-    attempts: int, failed_at: datetime | None = None,
+    attempts: int, failed_at: datetime | None = None, timestamp_ms: int | None = None,
 ) -> list[tuple[str, bytes]]:
     """The dead letter's headers: the original ones, then the error description."""
     headers = [(str(k), bytes(v or b"")) for k, v in _pairs(original_headers)
@@ -38,7 +40,17 @@ def dead_letter_headers(
         ("x-attempts", str(attempts).encode()),
         ("x-failed-at", when.encode()),
     ]
+    if timestamp_ms is not None:
+        headers.append(("x-original-timestamp", str(timestamp_ms).encode()))
     return headers
+
+
+def _timestamp_ms(seconds: Any) -> int | None:
+    """Faust's record timestamp (seconds) as Kafka's epoch ms, or None if it has none."""
+    try:
+        return round(float(seconds) * 1000)
+    except (TypeError, ValueError, OverflowError):
+        return None
 
 
 def _pairs(headers: Any) -> list[tuple[str, Any]]:
@@ -64,6 +76,7 @@ class DeadLetterSink:
         pending = await self.topic.send(
             key=record.key, value=record.value,
             headers=dead_letter_headers(record.headers, record.topic, record.partition,
-                                        record.offset, error, attempts),
+                                        record.offset, error, attempts,
+                                        timestamp_ms=_timestamp_ms(record.timestamp)),
         )
         await pending

@@ -1,25 +1,35 @@
 """Dead-letter replay: send dead letters back to their original topic once the bug is fixed.
 
 Progress is kept as the committed offset of the consumer group `<topic>.dlq-replay` on
-`<topic>.dlq`: a replay starts where the last one stopped and goes to the end the topic
-had when it started. Letters skipped by `where`/`offsets` (or left over by `limit`) stay
+`<topic>.dlq`, committed after each fetched batch: a replay starts where the last one
+stopped (a crash re-sends at most one batch) and goes to the end the topic had when it
+started. One replay of a topic runs at a time: a second one gets `ReplayBusyError`.
+Letters skipped by `where`/`offsets` (or left over by `limit`) stay
 ahead of that position, so the position only moves over the unbroken run of letters that
 were replayed; a later replay still sees the rest. A letter replayed out of that run can be
 replayed again by a later run (handlers are at-least-once anyway).
 
-The replayed record keeps the original key, value and headers (the `x-error-*`/`x-original-*`
-headers are dropped) and goes to the partition it came from.
+The replayed record keeps the original key, value, headers (the `x-error-*`/`x-original-*`
+headers are dropped) and timestamp (`x-original-timestamp`), and goes to the partition it
+came from. A letter whose headers say otherwise impossible things (a partition the topic
+does not have, a timestamp that is not one) or that Kafka refuses is skipped, with the
+reason in `ReplayResult.rejected`.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from streams.errors import ReplayBusyError
 from streams.kafka.client_options import client_options
 from streams.processing.dead_letters import dead_letter_topic_name
 from streams.settings import Settings
@@ -61,6 +71,15 @@ class ReplayResult:
     replayed: int = 0
     skipped: int = 0
     by_partition: dict[int, int] = field(default_factory=dict)
+    #: Letters that cannot be replayed, each with the reason (bad headers, refused by Kafka).
+    rejected: list[str] = field(default_factory=list)
+
+
+#: Source topics with a replay running in this process.
+_RUNNING: set[str] = set()
+#: How many rejected letters a result lists by name (the count is in `skipped`).
+REJECTED_LISTED = 100
+JOIN_TIMEOUT_S = 60.0
 
 
 async def replay_dead_letters(
@@ -75,33 +94,48 @@ async def replay_dead_letters(
     """Republish dead letters of `source_topic` to it; return how many and how many skipped.
 
     `offsets` selects letters by their (partition, offset) in `<source_topic>.dlq`;
-    `group_id` (default `<source_topic>.dlq-replay`) keeps the replay position.
+    `group_id` (default `<source_topic>.dlq-replay`) keeps the replay position. Raises
+    `ReplayBusyError` while another replay of the topic runs: the replay is a member of that
+    consumer group while it runs, so two replays never hold the same partition.
     `cluster` is the settings (brokers, TLS, SASL), or bootstrap servers of a PLAINTEXT
     cluster.
     """
-    condition = Where.parse(where) if isinstance(where, str) else where
-    selected = set(offsets) if offsets is not None else None
+    if source_topic in _RUNNING:
+        raise ReplayBusyError(f"a replay of {source_topic!r} is already running here")
+    _RUNNING.add(source_topic)
+    try:
+        return await _replay(client_options(cluster), source_topic,
+                             group_id or f"{source_topic}.dlq-replay", limit,
+                             Where.parse(where) if isinstance(where, str) else where,
+                             None if offsets is None else set(offsets))
+    finally:
+        _RUNNING.discard(source_topic)
+
+
+async def _replay(options: dict[str, Any], source_topic: str, group_id: str,
+                  limit: int | None, condition: Where | None,
+                  selected: set[tuple[int, int]] | None) -> ReplayResult:
     dlq = dead_letter_topic_name(source_topic)
-    options = client_options(cluster)
-    consumer = AIOKafkaConsumer(**options, group_id=group_id or f"{source_topic}.dlq-replay",
-                                enable_auto_commit=False, auto_offset_reset="earliest",
-                                isolation_level="read_committed")
+    await _refuse_if_running(options, source_topic, group_id)
+    consumer = AIOKafkaConsumer(**options, group_id=group_id, enable_auto_commit=False,
+                                auto_offset_reset="earliest", isolation_level="read_committed")
     producer = AIOKafkaProducer(**options, acks="all", enable_idempotence=True)
     await consumer.start()
     await producer.start()
     result = ReplayResult()
     try:
-        partitions = [TopicPartition(dlq, p)
-                      for p in sorted(await _partitions(consumer, dlq))]
-        consumer.assign(partitions)
+        await _partitions(consumer, dlq)
+        targets = await _partitions(consumer, source_topic)
+        consumer.subscribe([dlq])
+        partitions = sorted(await _assigned(consumer, dlq), key=lambda tp: tp.partition)
         ends = await consumer.end_offsets(partitions)
-        commits: dict[TopicPartition, OffsetAndMetadata] = {}
         for tp in partitions:
             position = await consumer.position(tp)
             unbroken = True
             while position < ends[tp] and (limit is None or result.replayed < limit):
                 batch = await consumer.getmany(tp, timeout_ms=1000, max_records=500)
                 records = batch.get(tp, [])
+                commit: OffsetAndMetadata | None = None
                 for record in records:
                     if record.offset >= ends[tp] or (limit is not None
                                                      and result.replayed >= limit):
@@ -110,35 +144,102 @@ async def replay_dead_letters(
                     wanted = ((selected is None or (tp.partition, record.offset) in selected)
                               and (condition is None or condition.matches(headers)))
                     if wanted:
-                        await producer.send_and_wait(
-                            source_topic, key=record.key, value=record.value,
-                            partition=_original_partition(headers, tp.partition),
-                            headers=[(k, v) for k, v in record.headers
-                                     if not _DLQ_HEADER.match(k)])
-                        result.replayed += 1
-                        result.by_partition[tp.partition] = (
-                            result.by_partition.get(tp.partition, 0) + 1)
+                        problem = await _send_back(producer, source_topic, targets, record,
+                                                   headers)
+                        if problem is None:
+                            result.replayed += 1
+                            result.by_partition[tp.partition] = (
+                                result.by_partition.get(tp.partition, 0) + 1)
+                        else:  # it will never replay: the position may move past it
+                            result.skipped += 1
+                            if len(result.rejected) < REJECTED_LISTED:
+                                result.rejected.append(
+                                    f"{dlq}[{tp.partition}]@{record.offset}: {problem}")
                     else:
                         result.skipped += 1
                         unbroken = False
                     if unbroken:
-                        commits[tp] = OffsetAndMetadata(record.offset + 1, "")
+                        commit = OffsetAndMetadata(record.offset + 1, "")
                     position = record.offset + 1
+                if commit is not None:  # as it goes: a crash re-sends at most this batch
+                    await consumer.commit({tp: commit})
                 if not records:
                     position = await consumer.position(tp)
-        if commits:
-            await consumer.commit(commits)
     finally:
         await producer.stop()
         await consumer.stop()
     return result
 
 
-def _original_partition(headers: dict[str, bytes], fallback: int) -> int:
+async def _send_back(producer: AIOKafkaProducer, topic: str, partitions: set[int],
+                     record: Any, headers: dict[str, bytes]) -> str | None:
+    """Republish one letter; the reason when it cannot be (nothing is sent then)."""
+    partition = _original_partition(headers, record.partition)
+    if partition not in partitions:
+        raw = headers.get("x-original-partition", b"").decode(errors="replace")[:40]
+        return (f"x-original-partition {raw!r} is not a partition of {topic!r} "
+                f"({len(partitions)} partitions)")
+    timestamp: int | None = None
+    raw_time = headers.get("x-original-timestamp")
+    if raw_time is not None:
+        text = raw_time.decode(errors="replace")
+        if not re.fullmatch(r"[0-9]{1,19}", text) or int(text) >= 2**63:
+            return f"x-original-timestamp {text[:40]!r} is not epoch milliseconds"
+        timestamp = int(text)
     try:
-        return int(headers["x-original-partition"])
-    except (KeyError, ValueError):
+        await producer.send_and_wait(
+            topic, key=record.key, value=record.value, partition=partition,
+            timestamp_ms=timestamp,
+            headers=[(k, v) for k, v in record.headers if not _DLQ_HEADER.match(k)])
+    except KafkaError as exc:
+        if exc.retriable:
+            raise
+        return f"Kafka refused it: {type(exc).__name__}: {exc}"
+    return None
+
+
+async def _refuse_if_running(options: dict[str, Any], source_topic: str,
+                             group_id: str) -> None:
+    admin = AIOKafkaAdminClient(**options)
+    await admin.start()
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + JOIN_TIMEOUT_S
+    try:
+        while True:
+            try:
+                [response] = await admin.describe_consumer_groups([group_id])
+                break
+            except KafkaError as exc:  # e.g. no group coordinator yet on a fresh cluster
+                if not exc.retriable or loop.time() > deadline:
+                    raise
+                await asyncio.sleep(0.2)
+        members = response.groups[0][5]
+    finally:
+        await admin.close()
+    if members:
+        raise ReplayBusyError(f"a replay of {source_topic!r} is running (consumer group "
+                              f"{group_id!r} has {len(members)} member(s)); try again when "
+                              "it has finished")
+
+
+async def _assigned(consumer: AIOKafkaConsumer, topic: str) -> set[TopicPartition]:
+    """The partitions of `topic` the group gave this replay, once it has joined."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + JOIN_TIMEOUT_S
+    while not consumer.assignment():
+        if loop.time() > deadline:
+            raise TimeoutError(f"the replay did not join its consumer group within "
+                               f"{JOIN_TIMEOUT_S:g}s")
+        await asyncio.sleep(0.05)
+    return {tp for tp in consumer.assignment() if tp.topic == topic}
+
+
+def _original_partition(headers: dict[str, bytes], fallback: int) -> int:
+    raw = headers.get("x-original-partition")
+    if raw is None:
         return fallback
+    text = raw.decode(errors="replace")
+    return int(text) if re.fullmatch(r"[0-9]{1,9}", text) else -1
 
 
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:

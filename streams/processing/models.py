@@ -17,6 +17,7 @@ from typing import Any, Generic, TypeVar
 
 import faust
 
+from streams import strict_json
 from streams.errors import DecodeError
 
 T = TypeVar("T")
@@ -87,7 +88,8 @@ def decode(raw: bytes | None, declared: type[Any] | None, what: str) -> Any:
         except ValueError:
             raise ValueError(f"{what} {text[:40]!r} is not an integer") from None
     try:
-        data = json.loads(text)
+        # bounded nesting: json would recurse once per level, into RecursionError
+        data = strict_json.loads(text, allow_nan=True)
     except json.JSONDecodeError as exc:
         if declared in (None, object):
             return raw

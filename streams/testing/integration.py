@@ -87,6 +87,8 @@ class WorkerProcess:
         self.command = list(command or [sys.executable, str(root / "worker.py"), "worker"])
         self.port = int(env.get("WEB_PORT") or free_port())
         self.env = {**os.environ, "WEB_PORT": str(self.port), **env}
+        #: Sent as `Authorization: Bearer` with every request when the worker has one.
+        self.token = env.get("API_TOKEN")
         self.log_path = log_path
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -143,7 +145,7 @@ class WorkerProcess:
     def request(self, path: str) -> tuple[int, Any]:
         """GET `path`; return (status, parsed JSON body)."""
         try:
-            with urllib.request.urlopen(self.url + path, timeout=10) as response:
+            with urllib.request.urlopen(self._get(path), timeout=10) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read() or b"null")
@@ -158,8 +160,12 @@ class WorkerProcess:
 
     def request_text(self, path: str) -> str:
         """GET `path` as text (e.g. `/metrics`); fail on a non-200 answer."""
-        with urllib.request.urlopen(self.url + path, timeout=10) as response:
+        with urllib.request.urlopen(self._get(path), timeout=10) as response:
             return str(response.read().decode())
+
+    def _get(self, path: str) -> urllib.request.Request:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        return urllib.request.Request(self.url + path, headers=headers)
 
     def get_json(self, path: str) -> Any:
         status, body = self.request(path)

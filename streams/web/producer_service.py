@@ -18,7 +18,6 @@ REST Proxy) and `error` in place of its offset; bad input gets a 4xx with
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import signal
 import sys
@@ -30,6 +29,7 @@ from aiohttp import web
 from aiokafka.admin import AIOKafkaAdminClient
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from streams import strict_json
 from streams.errors import BrokerUnreachableError, PublishError, SettingsError, UnknownTopicError
 from streams.kafka.publisher import (
     Delivery,
@@ -39,6 +39,8 @@ from streams.kafka.publisher import (
     topic_name_problem,
 )
 from streams.settings import Settings
+from streams.web.access import AccessPolicy, access_middleware
+from streams.web.openapi import producer_openapi, serve_openapi
 
 __all__ = ["create_producer_web_app", "run_producer_service"]
 
@@ -127,10 +129,14 @@ async def _produce(request: web.Request) -> web.Response:
         raise BadRequest(413, 41301, f"the body is larger than {limit} bytes "
                          "(PRODUCER_MAX_BODY_BYTES); send fewer records per request") from None
     try:
-        body = json.loads(raw)
+        body = strict_json.loads(raw)
     except ValueError as exc:
         raise BadRequest(400, 40001, f"the body is not valid JSON: {exc}") from None
     records = _parse_records(body)
+    most = request.app[_PUBLISHER].config.max_records_per_request
+    if len(records) > most:
+        raise BadRequest(422, 42203, f"{len(records)} records in one request; at most {most} "
+                         "(PRODUCER_MAX_RECORDS): send them in several requests")
     partitions = await _partition_count(request.app[_PUBLISHER], topic)
     for index, record in enumerate(records):
         if record.partition is not None and record.partition >= partitions:
@@ -192,12 +198,28 @@ async def _health(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+def access_policy(settings: Settings) -> AccessPolicy:
+    """Token, allowed hosts and content types of the service bound to PRODUCER_HOST."""
+    return AccessPolicy.from_settings(settings, settings.producer_host, json_types=JSON_TYPES,
+                                      open_paths=("/", "/health"))
+
+
+def _refusal(status: int, message: str) -> web.Response:
+    return _error(status, status * 100 + 1, message)
+
+
 def create_producer_web_app(
-    publisher: Publisher, *, max_body_bytes: int | None = None
+    publisher: Publisher, *, max_body_bytes: int | None = None,
+    access: AccessPolicy | None = None,
 ) -> web.Application:
-    """The service's aiohttp app around a started `publisher` (the caller closes it)."""
+    """The service's aiohttp app around a started `publisher` (the caller closes it).
+
+    `access` defaults to what the settings of `publisher` ask for (see `access_policy`).
+    """
     limit = max_body_bytes or publisher.config.max_body_bytes
-    app = web.Application(client_max_size=limit, middlewares=[_json_errors])
+    policy = access or access_policy(publisher.settings)
+    app = web.Application(client_max_size=limit,
+                          middlewares=[access_middleware(policy, _refusal), _json_errors])
     app[_PUBLISHER] = publisher
     app[_BODY_LIMIT] = limit
     app[_ADMIN] = AIOKafkaAdminClient(**publisher.admin_options())
@@ -215,6 +237,7 @@ def create_producer_web_app(
     app.router.add_get("/metrics", _metrics)
     app.router.add_get("/health", _health)
     app.router.add_get("/", _produce_page)
+    serve_openapi(app.router, producer_openapi())
     return app
 
 

@@ -160,7 +160,8 @@ async def _peer_pages(request: web.Request, params: dict[str, str],
 
         async def fetch(peer: str) -> None:
             try:
-                async with session.get(peer + request.path, params=params) as response:
+                async with session.get(peer + request.path, params=params,
+                                       headers=console.peer_headers(peer)) as response:
                     body = await response.json()
                     entries.extend(body["entries"])
             except (aiohttp.ClientError, TimeoutError, ValueError, KeyError):

@@ -1,4 +1,9 @@
-"""Browser-test fixtures: Debian's Chromium driven by Playwright, two workers, known data."""
+"""Browser-test fixtures: Debian's Chromium driven by Playwright, two workers, known data.
+
+The workers run with an API token that every request needs (reads too), so each screen is
+checked the way a protected deployment serves it; `page` starts signed in (the token in the
+tab's sessionStorage, as the login field leaves it), `signed_out_page` does not.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +25,7 @@ from streams.testing import WorkerProcess, produce_orders, wait_for
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 T = TypeVar("T")
+API_TOKEN = "browser-test-token-" + "5" * 24
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
                  "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]
@@ -36,16 +42,28 @@ def browser() -> Iterator[Browser]:
         browser.close()
 
 
-@pytest.fixture
-def page(browser: Browser) -> Iterator[Page]:
+def _page(browser: Browser, *, signed_in: bool) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     context.set_default_timeout(30_000)
+    if signed_in:
+        context.add_init_script(
+            f"sessionStorage.setItem('streams-api-token', {json.dumps(API_TOKEN)})")
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     yield page
     context.close()
     assert not errors, f"JavaScript errors on the page: {errors}"
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    yield from _page(browser, signed_in=True)
+
+
+@pytest.fixture
+def signed_out_page(browser: Browser) -> Iterator[Page]:
+    yield from _page(browser, signed_in=False)
 
 
 @pytest.fixture(scope="module")
@@ -58,7 +76,7 @@ def workers(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory,
     processes = [WorkerProcess(ROOT, {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "APP_ID": app_id,
         "DATA_DIR": str(tmp_path_factory.mktemp(f"dashboard-{n}")),
-        "FLUSH_INTERVAL_MS": "200",
+        "FLUSH_INTERVAL_MS": "200", "API_TOKEN": API_TOKEN, "API_TOKEN_READS": "1",
     }, log_path=log_dir / f"worker-{n}.log") for n in range(2)]
     try:
         for process in processes:
@@ -132,7 +150,7 @@ def dashboard_topic(workers: list[WorkerProcess], kafka_bootstrap: str) -> str:
     request = urllib.request.Request(
         workers[0].url + "/api/topics", method="POST",
         data=json.dumps({"name": name, "partitions": 3}).encode(),
-        headers={"Content-Type": "application/json"})
+        headers={"Content-Type": "application/json", "Authorization": f"Bearer {API_TOKEN}"})
     with urllib.request.urlopen(request, timeout=60) as response:
         assert response.status == 201
     run_async(_send(kafka_bootstrap, name, [

@@ -20,6 +20,7 @@ from playwright.sync_api import Page, expect
 
 from streams.kafka.partitioner import key_partition
 from streams.testing import WorkerProcess, commit_offsets, free_port, produce_orders, wait_for
+from tests.browser.conftest import API_TOKEN
 
 pytestmark = pytest.mark.integration
 
@@ -150,7 +151,7 @@ def test_producer_service_page_produces(page: Page, workers: list[WorkerProcess]
         [sys.executable, str(ROOT / "worker.py"), "producer"], cwd=ROOT, stdout=log,
         stderr=subprocess.STDOUT,
         env={**os.environ, "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-             "PRODUCER_PORT": str(port)})
+             "PRODUCER_PORT": str(port), "API_TOKEN": API_TOKEN})
     try:
         url = f"http://127.0.0.1:{port}"
         wait_for(lambda: urllib.request.urlopen(url + "/health", timeout=5).status == 200,
@@ -262,3 +263,36 @@ def test_live_chart_moves_while_load_runs(page: Page, workers: list[WorkerProces
         shot(page, output_dir, "overview-live")
     finally:
         load.join(120)
+
+
+def test_sign_in_with_the_token_keeps_it_for_the_tab_not_in_the_url(
+        signed_out_page: Page, workers: list[WorkerProcess], output_dir: Path) -> None:
+    page = signed_out_page
+    page.goto(workers[0].url + "/#/topics")
+    login = page.get_by_test_id("login")
+    expect(login).to_be_visible()
+    expect(page.get_by_test_id("error")).to_contain_text("API token")
+    shot(page, output_dir, "signed-out")
+
+    page.get_by_test_id("token-input").fill("not-the-token")
+    page.get_by_role("button", name="Sign in").click()
+    expect(login).to_be_visible()  # refused: asked again
+    page.get_by_test_id("token-input").fill(API_TOKEN)
+    page.get_by_role("button", name="Sign in").click()
+    expect(login).to_be_hidden()
+    expect(page.get_by_test_id("create-topic")).to_be_visible()
+
+    name = f"signed-in-{random.randrange(1 << 30):x}"
+    form = page.get_by_test_id("create-topic")
+    form.locator('input[name="name"]').fill(name)
+    form.get_by_role("button", name="Create topic").click()
+    expect(page.locator(f'tr[data-topic="{name}"]')).to_be_visible()
+    assert API_TOKEN not in page.url
+    assert page.evaluate("sessionStorage.getItem('streams-api-token')") == API_TOKEN
+    page.goto(workers[0].url + "/#/overview")  # the live stream carries the token as well
+    expect(page.get_by_test_id("live-status")).to_contain_text("live")
+    shot(page, output_dir, "signed-in")
+
+    page.get_by_test_id("logout").click()
+    assert page.evaluate("sessionStorage.getItem('streams-api-token')") is None
+    expect(login).to_be_visible()

@@ -224,10 +224,32 @@ def test_messages_bad_input(worker: WorkerProcess, topic: str) -> None:
     assert "needs offset" in refused(worker, "GET", f"{base}?from=offset")
     assert "from=" in refused(worker, "GET", f"{base}?from=yesterday")
     assert "ISO 8601" in refused(worker, "GET", f"{base}?from=timestamp&timestamp=soon")
+    for bad in ("--5", "%C2%B2", "99999999999999999999", "0001-01-01T00:00:00%2B14:00"):
+        refused(worker, "GET", f"{base}?from=timestamp&timestamp={bad}")
+    assert "not an integer" in refused(worker, "GET", f"{base}?from=offset&offset=1e3")
+    assert "over the cap" in refused(worker, "GET",
+                                     f"{base}?from=offset&offset=9223372036854775808")
+    assert "partition:offset" in refused(worker, "GET", f"{base}?positions=0:--1")
     assert "partition:offset" in refused(worker, "GET", f"{base}?positions=garbage")
     assert "position" in refused(worker, "GET", f"{base}?filter=value.amount%20%3E")
     assert "unknown field" in refused(worker, "GET", f"{base}?filter=amount%20%3E%201")
     assert "jsonl" in refused(worker, "GET", f"{base}?format=xml")
+
+
+def test_hostile_bodies_are_400_and_publish_nothing(worker: WorkerProcess, topic: str) -> None:
+    base = f"/api/topics/{topic}/messages"
+    before = get(worker, f"/api/topics/{topic}")
+    for raw in (b"[" * 100_000, b'{"value": NaN}', b'{"value": {"x": Infinity}}'):
+        request = urllib.request.Request(worker.url + base, data=raw, method="POST",
+                                         headers={"Content-Type": "application/json"})
+        with pytest.raises(urllib.error.HTTPError) as answer:
+            urllib.request.urlopen(request, timeout=60)
+        assert answer.value.code == 400
+        assert "not valid JSON" in json.loads(answer.value.read())["error"]
+    status, body = call(worker, "POST", base, {"value": 1, "partition": 3})
+    assert status == 400 and "does not exist" in body["error"]
+    assert get(worker, f"/api/topics/{topic}") == before  # no end offset moved
+    assert call(worker, "GET", "/health")[0] == 200
 
 
 def test_produce_from_the_api(worker: WorkerProcess, topic: str) -> None:

@@ -12,8 +12,8 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
 from streams.kafka.publisher import PublisherConfig
-from streams.settings import Settings
-from streams.web.producer_service import create_producer_web_app, serve
+from streams.settings import Secret, Settings
+from streams.web.producer_service import access_policy, create_producer_web_app, serve
 from tests.integration.test_publisher import create_topic, publisher_for, read_all
 
 pytestmark = pytest.mark.integration
@@ -83,6 +83,14 @@ async def test_plain_json_content_type_and_explicit_partition(
         (b'{"records": [{"value": 1, "color": 2}]}', "application/json", 422, "unknown fields"),
         (b'{"records": [{}]}', "application/json", 422, "needs a key or a value"),
         (b'{"records": [{"value": 1}]}', "text/plain", 415, "not supported"),
+        (b'{"records": [{"value": ' + b"[" * 100_000, "application/json", 400, "deeper than"),
+        (b'{"records": [{"value": NaN}]}', "application/json", 400, "NaN and Infinity"),
+        (b'{"records": [{"value": 1}, {"value": -Infinity}]}', "application/json", 400,
+         "not a JSON number"),
+        (b'{"records": [{"value": 1, "partition": 99999999999999999999}]}',
+         "application/json", 422, "has 3 partitions"),
+        (json.dumps({"records": [{"value": n} for n in range(10_001)]}).encode(),
+         "application/json", 422, "PRODUCER_MAX_RECORDS"),
     ],
 )
 async def test_bad_input_gets_a_4xx_that_says_what_is_wrong(
@@ -187,3 +195,46 @@ async def test_the_service_serves_and_stops_cleanly(kafka_bootstrap: str, topic:
     stop.set()
     assert await asyncio.wait_for(service, 30) == 0
 
+
+
+async def test_with_a_token_only_authorised_same_origin_json_is_published(
+    kafka_bootstrap: str, topic: str
+) -> None:
+    token = "producer-token-" + "3" * 20
+    settings = Settings(bootstrap_servers=kafka_bootstrap, api_token=Secret(token))
+    async with publisher_for(kafka_bootstrap) as publisher:
+        app = create_producer_web_app(publisher, access=access_policy(settings))
+        async with TestClient(TestServer(app, host="127.0.0.1")) as client:
+            body = {"records": [{"value": {"n": 1}}]}
+            refused = await client.post(f"/topics/{topic}", json=body)
+            assert refused.status == 401
+            assert (await refused.json())["error_code"] == 40101
+            wrong = await client.post(f"/topics/{topic}", json=body,
+                                      headers={"Authorization": "Bearer nope"})
+            assert wrong.status == 401
+            auth = {"Authorization": f"Bearer {token}"}
+            cross_site = await client.post(f"/topics/{topic}", data=json.dumps(body), headers={
+                **auth, "Content-Type": "text/plain", "Origin": "http://evil.example"})
+            assert cross_site.status == 403
+            plain = await client.post(f"/topics/{topic}", data=json.dumps(body),
+                                      headers={**auth, "Content-Type": "text/plain"})
+            assert plain.status == 415
+            rebound = await client.get("/topics", headers={"Host": "evil.example"})
+            assert rebound.status == 403
+            assert await read_all(kafka_bootstrap, topic) == []
+            assert (await client.get("/health")).status == 200
+            assert (await client.get("/topics")).status == 200  # reads stay open
+            ok = await client.post(f"/topics/{topic}", json=body, headers={
+                **auth, "Origin": f"http://127.0.0.1:{client.port}"})
+            assert ok.status == 200, await ok.text()
+    assert len(await read_all(kafka_bootstrap, topic)) == 1
+
+
+async def test_unknown_topics_share_one_metric_label(client: TestClient) -> None:
+    for n in range(5):
+        response = await client.post(f"/topics/no-such-topic-{n}",
+                                     json={"records": [{"value": 1}]})
+        assert response.status == 404
+    text = await (await client.get("/metrics")).text()
+    assert "no-such-topic" not in text
+    assert 'streams_producer_errors_total{error="UnknownTopicError",topic="(unknown)"}' in text

@@ -150,9 +150,28 @@ def command_of(service: dict[str, Any]) -> list[str]:
     return shlex.split(command) if isinstance(command, str) else command
 
 
-def listening_address(service: dict[str, Any]) -> tuple[str, int]:
+SECRETS_DIR = PurePosixPath("/run/secrets")
+
+
+def settings_of(service: dict[str, Any], token_dir: Path) -> Settings:
+    """The service's settings, with the secret's file made up under `token_dir`."""
+    env = {**image_env(), **env_of(service)}
+    token_file = env.get("API_TOKEN_FILE")
+    if token_file and PurePosixPath(token_file).parent == SECRETS_DIR:
+        local = token_dir / PurePosixPath(token_file).name
+        local.write_text("a-token-from-the-secret\n")
+        env["API_TOKEN_FILE"] = str(local)
+    return Settings.from_env(env)
+
+
+@pytest.fixture(scope="module")
+def token_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("secrets")
+
+
+def listening_address(service: dict[str, Any], token_dir: Path) -> tuple[str, int]:
     """(host, port) the platform service's web server binds, from its command and settings."""
-    settings = Settings.from_env({**image_env(), **env_of(service)})
+    settings = settings_of(service, token_dir)
     if command_of(service)[-1] == "producer":
         return settings.producer_host, settings.producer_port
     return settings.web_host, settings.web_port
@@ -238,11 +257,10 @@ def test_platform_services_set_only_known_settings(services: dict[str, Any]) -> 
         assert not unknown, f"{name} sets {unknown}, which no setting reads"
 
 
-def test_platform_settings_are_valid(services: dict[str, Any]) -> None:
+def test_platform_settings_are_valid(services: dict[str, Any], token_dir: Path) -> None:
     for service in platform_services(services).values():
-        env = {**image_env(), **env_of(service)}
-        Settings.from_env(env)
-        PublisherConfig.from_env(env)
+        settings_of(service, token_dir)
+        PublisherConfig.from_env({**image_env(), **env_of(service)})
 
 
 def test_kafka_services_set_only_broker_variables(services: dict[str, Any]) -> None:
@@ -418,7 +436,8 @@ def test_each_worker_has_its_own_state_and_address(services: dict[str, Any]) -> 
             f"{name}: WEB_ADVERTISED_HOST={advertised!r}"
 
 
-def test_healthchecks_ask_the_address_the_service_listens_on(services: dict[str, Any]) -> None:
+def test_healthchecks_ask_the_address_the_service_listens_on(services: dict[str, Any],
+                                                            token_dir: Path) -> None:
     cases = {"image default": ({}, image_healthcheck())}
     for name, service in platform_services(services).items():
         check = service.get("healthcheck", {}).get("test")
@@ -426,35 +445,36 @@ def test_healthchecks_ask_the_address_the_service_listens_on(services: dict[str,
     for name, (service, check) in cases.items():
         url = URL_IN_COMMAND.search(check)
         assert url, f"{name}: healthcheck {check!r} names no URL"
-        host, port = listening_address(service)
+        host, port = listening_address(service, token_dir)
         expected_host = "127.0.0.1" if host in WILDCARD_HOSTS else host
         assert (url["host"], int(url["port"]), url["path"]) == (expected_host, port, "/health"), (
             f"{name}: healthcheck asks {url.group(0)} but the service listens on {host}:{port}"
         )
 
 
-def test_published_ports_do_not_collide(services: dict[str, Any]) -> None:
+def test_published_ports_do_not_collide(services: dict[str, Any], token_dir: Path) -> None:
     seen: dict[int, str] = {}
     for name, service in services.items():
         for host_port, _container_port in published_ports(service):
             assert host_port not in seen, f"{name} and {seen[host_port]} publish {host_port}"
             seen[host_port] = name
     for name, service in platform_services(services).items():
-        _host, port = listening_address(service)
+        _host, port = listening_address(service, token_dir)
         assert [c for _h, c in published_ports(service)] == [port], name
 
 
 # --- monitoring ---------------------------------------------------------------------------
 
 
-def test_prometheus_scrapes_every_platform_service(services: dict[str, Any]) -> None:
+def test_prometheus_scrapes_every_platform_service(services: dict[str, Any],
+                                                   token_dir: Path) -> None:
     mounted = dict((target, source) for source, target in mounts(services["prometheus"]))
     assert (DOCKER / mounted["/etc/prometheus/prometheus.yml"]).resolve() == PROMETHEUS_FILE
     config = yaml.safe_load(PROMETHEUS_FILE.read_text())
     for job in config["scrape_configs"]:
         assert job.get("metrics_path", "/metrics") == "/metrics"
     scraped = set().union(*prometheus_targets().values()) - {"localhost:9090"}
-    expected = {f"{name}:{listening_address(s)[1]}"
+    expected = {f"{name}:{listening_address(s, token_dir)[1]}"
                 for name, s in platform_services(services).items()}
     assert scraped == expected
 
@@ -476,3 +496,46 @@ def test_grafana_provisions_prometheus_and_the_dashboards_folder(
         assert (DOCKER / folder).resolve() == DOCKER / "grafana" / "dashboards"
     # An empty folder is not kept by git: a clone would lack the bind mount's source.
     assert (DOCKER / "grafana" / "dashboards" / ".gitkeep").exists()
+
+
+# --- access control -----------------------------------------------------------------------
+
+
+def test_the_image_holds_no_token_and_reads_it_from_a_secret() -> None:
+    env = image_env()
+    assert "API_TOKEN" not in env and "API_ALLOW_NO_TOKEN" not in env
+    assert PurePosixPath(env["API_TOKEN_FILE"]).parent == SECRETS_DIR
+    for instruction in runtime_stage():
+        assert not (instruction.keyword == "ARG" and "TOKEN" in instruction.args.upper())
+
+
+def test_every_platform_service_gets_the_token_from_the_environment_not_a_literal(
+        compose: dict[str, Any], services: dict[str, Any], token_dir: Path) -> None:
+    declared = compose.get("secrets", {})
+    for name, service in platform_services(services).items():
+        env = {**image_env(), **env_of(service)}
+        assert "API_TOKEN" not in env and "API_ALLOW_NO_TOKEN" not in env, name
+        secret = PurePosixPath(env["API_TOKEN_FILE"])
+        assert secret.name in service.get("secrets", []), (
+            f"{name}: API_TOKEN_FILE={secret} but the service mounts no secret {secret.name!r}")
+        assert settings_of(service, token_dir).api_token is not None, name
+        for secret in service.get("secrets", []):
+            source = declared[secret]
+            assert set(source) <= {"environment", "file"}, f"secret {secret}: {source}"
+
+
+def test_allowed_hosts_cover_every_name_the_services_are_reached_by(
+        services: dict[str, Any], token_dir: Path) -> None:
+    from streams.web.access import AccessPolicy
+
+    scraped = {target.split(":")[0] for targets in prometheus_targets().values()
+               for target in targets} - {"localhost"}
+    for name, service in platform_services(services).items():
+        settings = settings_of(service, token_dir)
+        host, _port = listening_address(service, token_dir)
+        policy = AccessPolicy.from_settings(settings, host)
+        reached_by = {"localhost", "127.0.0.1", name} | ({name} & scraped)
+        if settings.web_advertised_host:
+            reached_by.add(settings.web_advertised_host)
+        missing = sorted(h for h in reached_by if not policy.host_allowed(h))
+        assert not missing, f"{name} would refuse requests to {missing} (API_ALLOWED_HOSTS)"

@@ -96,9 +96,9 @@ def test_every_setting_is_documented() -> None:
 def test_wildcard_bind_is_advertised_by_host_name_unless_told() -> None:
     import socket
 
-    assert Settings.from_env({"WEB_HOST": "0.0.0.0"}).web_url == \
-        f"http://{socket.gethostname()}:8881"
-    settings = Settings.from_env({"WEB_HOST": "0.0.0.0", "WEB_ADVERTISED_HOST": "worker-1"})
+    wildcard = {"WEB_HOST": "0.0.0.0", "API_TOKEN": "t0ken"}
+    assert Settings.from_env(wildcard).web_url == f"http://{socket.gethostname()}:8881"
+    settings = Settings.from_env({**wildcard, "WEB_ADVERTISED_HOST": "worker-1"})
     assert settings.web_url == "http://worker-1:8881"
 
 

@@ -6,6 +6,10 @@ lag, offset reset), `messages` (browse, search, export, produce), `dead_letters`
 replay), `live` (metrics over Server-Sent Events); the tables screen reads `/api/tables`
 (`streams.web.table_routes`). `filters` is the safe filter language of message search.
 The pages in `static/` are plain HTML, CSS and JavaScript: nothing to build.
+
+`CONSOLE_MODE=read-only` leaves the write routes (create topics, add partitions, produce,
+reset offsets, replay dead letters) unmounted; `off` mounts nothing. Who may call what is
+decided in front of every route by `streams.web.access`.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from typing import Any
 
 from aiohttp import web
 
+from streams.web.access import AccessPolicy
 from streams.web.console import dead_letters, groups, live, messages, topics
 from streams.web.console._http import CONSOLE, Console
 
@@ -29,21 +34,31 @@ async def _index(request: web.Request) -> web.FileResponse:
                             headers={"Cache-Control": "no-cache"})
 
 
-def register_console(app: Any) -> None:
+def register_console(app: Any, policy: AccessPolicy) -> None:
     """Mount the dashboard API and pages on the worker `app` (a `PlatformApp`).
 
     The API reuses the app's settings for its Kafka clients; they connect on first use
-    and close with the web server.
+    and close with the web server. `policy` is what the page tells the person about the
+    token (the checks themselves run in the access middleware).
     """
-    console = Console(app, app.platform_settings)
+    settings = app.platform_settings
+    if settings.console_mode == "off":
+        return
+    console = Console(app, settings, policy)
+    writes = settings.console_mode == "read-write"
+
+    async def describe(request: web.Request) -> web.Response:
+        return web.json_response({"mode": settings.console_mode,
+                                  "token": policy.token_needed_for})
     web_app: web.Application = app.web.web_app
     web_app[CONSOLE] = console
     router = web_app.router
     # The page at "/" is added before Faust's own index blueprint, so it wins.
     router.add_get("/", _index)
     router.add_static("/static/", STATIC_DIR, append_version=False)
+    router.add_get("/api/console", describe)
     for screen in (topics, messages, groups, dead_letters, live):
-        screen.add_routes(router)
+        screen.add_routes(router, writes=writes)
 
     async def stop(_: web.Application) -> None:
         await console.close()

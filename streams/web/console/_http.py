@@ -10,8 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import json
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, cast
 
@@ -19,10 +19,13 @@ from aiohttp import web
 from aiokafka import AIOKafkaConsumer
 from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaConnectionError, KafkaError, KafkaTimeoutError
+from yarl import URL
 
+from streams import strict_json
 from streams.kafka.client_options import client_options
 from streams.kafka.publisher import Publisher, topic_name_problem
 from streams.settings import Settings
+from streams.web.access import AccessPolicy
 
 log = logging.getLogger(__name__)
 
@@ -60,27 +63,35 @@ def api(handler: Handler) -> Handler:
     return wrapped
 
 
+#: Kafka's offsets, timestamps and counts are signed 64-bit integers.
+INT64_MAX = 2**63 - 1
+_INTEGER = re.compile(r"-?[0-9]{1,19}")
+
+
 def int_param(request: web.Request, name: str, default: int | None, *, low: int = 0,
-              high: int | None = None) -> int | None:
+              high: int = INT64_MAX) -> int | None:
     """An integer query parameter within [low, high]; 400 with a message otherwise."""
     raw = request.query.get(name, "").strip()
     if raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"{name}={raw!r} is not an integer") from None
+    if not _INTEGER.fullmatch(raw):
+        raise ApiError(400, f"{name}={raw[:40]!r} is not an integer")
+    value = int(raw)
     if value < low:
         raise ApiError(400, f"{name}={value} is below the minimum {low}")
-    if high is not None and value > high:
+    if value > high:
         raise ApiError(400, f"{name}={value} is over the cap {high}")
     return value
 
 
 async def json_body(request: web.Request) -> dict[str, Any]:
-    """The request's JSON object body, or 400 saying why not."""
+    """The request's JSON object body, or 400 saying why not (see `streams.strict_json`)."""
     try:
-        body = json.loads(await request.read() or b"null")
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(413, "the body is larger than this server accepts") from None
+    try:
+        body = strict_json.loads(raw or b"null")
     except ValueError as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc}") from None
     if not isinstance(body, dict):
@@ -98,9 +109,10 @@ def checked_topic_name(name: str) -> str:
 class Console:
     """Per-worker console state: settings, a shared admin client, the app it serves."""
 
-    def __init__(self, app: Any, settings: Settings) -> None:
+    def __init__(self, app: Any, settings: Settings, access: AccessPolicy) -> None:
         self.app = app
         self.settings = settings
+        self.access = access
         self.stopping = asyncio.Event()
         self._admin: AIOKafkaAdminClient | None = None
         self._offsets: AIOKafkaConsumer | None = None
@@ -116,6 +128,17 @@ class Console:
     def client_options(self) -> dict[str, Any]:
         """Brokers, TLS and SASL options for the console's own Kafka clients."""
         return client_options(self.settings)
+
+    def peer_headers(self, peer_url: str) -> dict[str, str]:
+        """Headers for a request to another worker of the group.
+
+        The workers share one token. It goes only to a peer whose host this worker answers
+        to itself (API_ALLOWED_HOSTS): a peer's URL is whatever that group member claims.
+        """
+        token = self.access.token
+        if token is None or not self.access.host_allowed(URL(peer_url).raw_authority):
+            return {}
+        return {"Authorization": f"Bearer {token}"}
 
     async def admin(self) -> AIOKafkaAdminClient:
         """The shared admin client, connected on first use."""

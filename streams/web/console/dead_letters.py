@@ -4,6 +4,8 @@ replaying selected letters (or all) to the original topic.
     GET  /api/dlq                        source topics with a dead-letter topic and counts
     GET  /api/dlq/{topic}?limit=&max_scan=&positions=   letters of `<topic>.dlq`, oldest first
     POST /api/dlq/{topic}/replay         {"offsets": [[partition, offset], ...]} or {"all": true}
+                                         -> replayed, skipped, rejected (letters with bad
+                                         headers, with the reason); 409 while one runs
 
 Replay is `streams.processing.dlq_replay.replay_dead_letters`, the same function the CLI uses.
 """
@@ -15,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from streams.processing.dead_letters import DLQ_SUFFIX, dead_letter_topic_name
+from streams.processing.dlq_replay import ReplayBusyError, replay_dead_letters
 from streams.web.console._http import ApiError, api, console_of, int_param, json_body
 from streams.web.console.messages import parse_positions
 from streams.web.console.records import scan
@@ -91,21 +94,24 @@ def _selection(body: dict[str, Any], partitions: list[int]) -> list[tuple[int, i
 
 @api
 async def replay(request: web.Request) -> web.Response:
-    from streams.processing.dlq_replay import replay_dead_letters
-
+    """Replay selected letters; 409 while another replay of the topic runs (CLI or UI)."""
     console = console_of(request)
     source = request.match_info["topic"]
     partitions = [p["partition"] for p in
                   await partition_metadata(console, dead_letter_topic_name(source))]
     await partition_metadata(console, source)  # the original topic must exist too
     selection = _selection(await json_body(request), partitions)
-    result = await replay_dead_letters(console.settings, source, offsets=selection)
+    try:
+        result = await replay_dead_letters(console.settings, source, offsets=selection)
+    except ReplayBusyError as exc:
+        raise ApiError(409, str(exc)) from None
     return web.json_response({"source_topic": source, "replayed": result.replayed,
-                              "skipped": result.skipped,
+                              "skipped": result.skipped, "rejected": result.rejected,
                               "selected": None if selection is None else len(selection)})
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.UrlDispatcher, *, writes: bool) -> None:
     router.add_get("/api/dlq", get_dead_letter_topics)
     router.add_get("/api/dlq/{topic}", get_dead_letters)
-    router.add_post("/api/dlq/{topic}/replay", replay)
+    if writes:
+        router.add_post("/api/dlq/{topic}/replay", replay)

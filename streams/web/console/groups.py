@@ -22,6 +22,7 @@ from aiokafka.coordinator.protocol import (
     ConsumerProtocolMemberAssignment,
     ConsumerProtocolMemberMetadata,
 )
+from yarl import URL
 
 from streams.web.console._http import ApiError, Console, api, console_of, json_body
 from streams.web.console.messages import parse_timestamp
@@ -31,12 +32,27 @@ RESET_TARGETS = ("earliest", "latest", "timestamp")
 IDLE_STATES = ("Empty", "Dead")
 
 
+def web_url(value: Any) -> str | None:
+    """`value` if it is an http(s) URL, else None.
+
+    Any group member writes its own metadata: a `javascript:` or `data:` "URL" from it
+    must never become a link on the dashboard.
+    """
+    if not isinstance(value, str) or len(value) > 2048:
+        return None
+    try:
+        url = URL(value)
+    except ValueError:
+        return None
+    return value if url.scheme in ("http", "https") and url.raw_host else None
+
+
 def _member(raw: Any) -> dict[str, Any]:
     member_id, client_id, client_host, metadata, assignment = raw[:5]
     url = None
     with contextlib.suppress(Exception):  # a non-Faust client's user data is opaque
         user_data = ConsumerProtocolMemberMetadata.decode(metadata).user_data
-        url = json.loads(user_data).get("url") if user_data else None
+        url = web_url(json.loads(user_data).get("url")) if user_data else None
     partitions: list[dict[str, Any]] = []
     with contextlib.suppress(Exception):  # empty while the group rebalances
         decoded = ConsumerProtocolMemberAssignment.decode(assignment)
@@ -191,7 +207,8 @@ async def reset_group(request: web.Request) -> web.Response:
         for tp, offset in sorted(targets.items())]})
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.UrlDispatcher, *, writes: bool) -> None:
     router.add_get("/api/groups", get_groups)
     router.add_get("/api/groups/{group}", get_group)
-    router.add_post("/api/groups/{group}/reset", reset_group)
+    if writes:
+        router.add_post("/api/groups/{group}/reset", reset_group)

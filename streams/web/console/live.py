@@ -197,7 +197,7 @@ async def get_samples(request: web.Request) -> web.Response:
     return web.json_response({"interval_s": INTERVAL_S, "samples": list(sampler.samples)})
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.UrlDispatcher, *, writes: bool) -> None:
     router.add_get("/api/live", stream_live)
     router.add_get("/api/live/samples", get_samples)
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -27,7 +28,15 @@ from aiohttp import web
 from aiokafka import TopicPartition
 
 from streams.errors import PublishError
-from streams.web.console._http import ApiError, Console, api, console_of, int_param, json_body
+from streams.web.console._http import (
+    INT64_MAX,
+    ApiError,
+    Console,
+    api,
+    console_of,
+    int_param,
+    json_body,
+)
 from streams.web.console.filters import FilterError, Predicate, compile_filter
 from streams.web.console.records import Order, scan
 from streams.web.console.topics import offset_bounds, partition_metadata
@@ -37,34 +46,38 @@ MAX_SCAN = 100_000
 DEFAULT_LIMIT = 50
 DEFAULT_SCAN = 10_000
 STARTS = ("newest", "oldest", "offset", "timestamp")
+_MILLIS = re.compile(r"-?[0-9]{1,19}")
 
 
 def parse_timestamp(raw: str) -> int:
     """Epoch milliseconds from digits or an ISO 8601 time (UTC unless it says otherwise)."""
     raw = raw.strip()
-    if raw.lstrip("-").isdigit():
+    shown = raw[:60]
+    if _MILLIS.fullmatch(raw):
         value = int(raw)
     else:
         try:
             moment = datetime.fromisoformat(raw.replace("Z", "+00:00"))
-        except ValueError:
-            raise ApiError(400, f"timestamp={raw!r} is neither epoch milliseconds nor an "
+            if moment.tzinfo is None:
+                moment = moment.replace(tzinfo=datetime.now().astimezone().tzinfo)
+            value = int(moment.timestamp() * 1000)
+        except (ValueError, OverflowError, OSError):
+            raise ApiError(400, f"timestamp={shown!r} is neither epoch milliseconds nor an "
                                 "ISO 8601 time") from None
-        if moment.tzinfo is None:
-            moment = moment.replace(tzinfo=datetime.now().astimezone().tzinfo)
-        value = int(moment.timestamp() * 1000)
     if value < 0:
-        raise ApiError(400, f"timestamp={raw!r} is before 1970")
+        raise ApiError(400, f"timestamp={shown!r} is before 1970")
+    if value > INT64_MAX:
+        raise ApiError(400, f"timestamp={shown!r} is past the largest Kafka timestamp")
     return value
 
 
 def parse_positions(raw: str, partitions: list[int]) -> dict[int, int]:
     positions = {}
     for part in raw.split(","):
-        try:
-            partition, offset = (int(x) for x in part.split(":"))
-        except ValueError:
-            raise ApiError(400, f"positions={raw!r}: write partition:offset,...") from None
+        pieces = part.split(":")
+        if len(pieces) != 2 or not all(_MILLIS.fullmatch(x) for x in pieces):
+            raise ApiError(400, f"positions={raw[:60]!r}: write partition:offset,...")
+        partition, offset = (int(x) for x in pieces)
         if partition not in partitions:
             raise ApiError(400, f"positions: partition {partition} does not exist")
         if offset < 0:
@@ -197,6 +210,7 @@ async def produce_message(request: web.Request) -> web.Response:
                               "offset": result.offset}, status=201)
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.UrlDispatcher, *, writes: bool) -> None:
     router.add_get("/api/topics/{topic}/messages", get_messages)
-    router.add_post("/api/topics/{topic}/messages", produce_message)
+    if writes:
+        router.add_post("/api/topics/{topic}/messages", produce_message)

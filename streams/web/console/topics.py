@@ -215,9 +215,10 @@ async def add_partitions(request: web.Request) -> web.Response:
     return web.json_response({"name": topic, "partitions": count, "previous": current})
 
 
-def add_routes(router: web.UrlDispatcher) -> None:
+def add_routes(router: web.UrlDispatcher, *, writes: bool) -> None:
     router.add_get("/api/cluster", get_cluster)
     router.add_get("/api/topics", get_topics)
-    router.add_post("/api/topics", create_topic)
     router.add_get("/api/topics/{topic}", get_topic)
-    router.add_post("/api/topics/{topic}/partitions", add_partitions)
+    if writes:
+        router.add_post("/api/topics", create_topic)
+        router.add_post("/api/topics/{topic}/partitions", add_partitions)

@@ -4,11 +4,27 @@ export class ApiError extends Error {
   constructor(status, message) { super(message); this.status = status; }
 }
 
+// The API token lives in sessionStorage (this tab, until it closes), never in the URL.
+const TOKEN_KEY = "streams-api-token";
+
+export function apiToken() { return sessionStorage.getItem(TOKEN_KEY) || ""; }
+
+export function setApiToken(token) {
+  if (token) sessionStorage.setItem(TOKEN_KEY, token);
+  else sessionStorage.removeItem(TOKEN_KEY);
+}
+
+function withToken(headers) {
+  const token = apiToken();
+  return token ? { ...headers, Authorization: `Bearer ${token}` } : headers;
+}
+
 async function parse(response) {
   const text = await response.text();
   let body = null;
   try { body = text ? JSON.parse(text) : null; } catch { body = { error: text }; }
   if (!response.ok) {
+    if (response.status === 401) window.dispatchEvent(new CustomEvent("auth-required"));
     throw new ApiError(response.status, (body && (body.error || body.message)) || response.statusText);
   }
   return body;
@@ -17,13 +33,54 @@ async function parse(response) {
 export async function getJSON(path, params) {
   const query = params ? "?" + new URLSearchParams(
     Object.entries(params).filter(([, v]) => v !== undefined && v !== null && v !== "")) : "";
-  return parse(await fetch(path + query, { headers: { Accept: "application/json" } }));
+  return parse(await fetch(path + query, { headers: withToken({ Accept: "application/json" }) }));
 }
 
 export async function postJSON(path, body) {
   return parse(await fetch(path, {
-    method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body),
+    method: "POST", headers: withToken({ "Content-Type": "application/json" }),
+    body: JSON.stringify(body),
   }));
+}
+
+// Server-Sent Events read with fetch, so the request can carry the token (EventSource
+// cannot send headers). onEvent(name, data) per event; reconnects after 3 s until closed.
+export function eventStream(path, onEvent, onError) {
+  const abort = new AbortController();
+  async function run() {
+    while (!abort.signal.aborted) {
+      try {
+        const response = await fetch(path, { headers: withToken({ Accept: "text/event-stream" }),
+                                              signal: abort.signal });
+        if (!response.ok) await parse(response);
+        const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+        let buffer = "";
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) break;
+          buffer += value;
+          let end;
+          while ((end = buffer.indexOf("\n\n")) >= 0) {
+            const block = buffer.slice(0, end);
+            buffer = buffer.slice(end + 2);
+            let name = "message";
+            const data = [];
+            for (const line of block.split("\n")) {
+              if (line.startsWith("event:")) name = line.slice(6).trim();
+              else if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
+            }
+            if (data.length) onEvent(name, data.join("\n"));
+          }
+        }
+      } catch (error) {
+        if (abort.signal.aborted) return;
+        onError(error);
+      }
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+    }
+  }
+  run();
+  return { close: () => abort.abort() };
 }
 
 // el("td", {class: "num", dataset: {x: 1}}, "text", child, ...)

@@ -1,5 +1,5 @@
 // Hash router: #/screen/arg/... renders one screen module into <main id="view">.
-import { getJSON } from "./api.js";
+import { apiToken, getJSON, setApiToken } from "./api.js";
 import * as overview from "./overview.js";
 import * as topics from "./topics.js";
 import * as groups from "./groups.js";
@@ -40,6 +40,40 @@ async function badge() {
   } catch { /* the overview shows the error */ }
 }
 
+// Sign-in: shown when the server asks for the token (401) or says it needs one.
+const login = document.getElementById("login");
+const logout = document.getElementById("logout");
+
+function showSignedIn() {
+  login.hidden = Boolean(apiToken());
+  logout.hidden = !apiToken();
+}
+
+login.addEventListener("submit", (event) => {
+  event.preventDefault();
+  setApiToken(new FormData(login).get("token"));
+  login.reset();
+  showSignedIn();
+  route();
+  badge();
+});
+logout.addEventListener("click", () => { setApiToken(""); showSignedIn(); login.hidden = false; });
+window.addEventListener("auth-required", () => {
+  setApiToken("");  // a refused token is forgotten, so the field asks again
+  login.hidden = false;
+  logout.hidden = true;
+});
+
+async function start() {
+  try {
+    const info = await getJSON("/api/console");
+    document.body.dataset.consoleMode = info.mode;
+    if (info.token !== "none" && !apiToken()) login.hidden = false;
+    else showSignedIn();
+  } catch { /* the screen shows the error */ }
+  route();
+  badge();
+}
+
 window.addEventListener("hashchange", route);
-route();
-badge();
+start();

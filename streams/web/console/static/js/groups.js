@@ -45,7 +45,7 @@ function draw(group, header, body) {
   const most = Math.max(1, ...group.distribution.map((d) => d.partitions));
   const distribution = table(["Worker", "Partitions by topic", { label: "Count", num: true }, ""],
     group.distribution.map((d) => el("tr", { "data-member": d.member_id },
-      el("td", {}, d.url ? el("a", { href: d.url }, d.url) : d.host, el("div", { class: "muted mono" }, d.member_id)),
+      el("td", {}, webUrl(d.url) ? el("a", { href: d.url }, d.url) : d.host, el("div", { class: "muted mono" }, d.member_id)),
       el("td", {}, Object.entries(d.by_topic).map(([t, n]) => el("span", { class: "pill" }, `${t}: ${n}`))),
       el("td", { class: "num" }, d.partitions),
       el("td", { style: "width:25%" }, el("div", { class: "bar", style: `width:${(100 * d.partitions) / most}%` })))),
@@ -104,4 +104,9 @@ function resetForm(name, group, refresh) {
 export function leave() {
   clearInterval(timer);
   timer = null;
+}
+
+// Member URLs come from what each group member says about itself: only http(s) is a link.
+function webUrl(value) {
+  return typeof value === "string" && /^https?:\/\//i.test(value);
 }

@@ -1,5 +1,5 @@
 // Overview: cluster summary and live charts fed by Server-Sent Events from /api/live.
-import { el, fmt, getJSON } from "./api.js";
+import { el, eventStream, fmt, getJSON } from "./api.js";
 import { LineChart } from "./chart.js";
 
 let source = null;
@@ -23,16 +23,16 @@ export async function render(view) {
   const status = el("p", { class: "muted", "data-testid": "live-status" }, "connecting…");
   view.append(el("div", { class: "grid" }, Object.values(charts).map((c) => c.element)), status);
 
-  source = new EventSource("/api/live");
   const take = (sample) => {
     if (sample.error) { status.textContent = `last sample failed: ${sample.error}`; return; }
     Object.values(charts).forEach((c) => c.push(sample));
     status.textContent = `live · ${new Date(sample.time).toLocaleTimeString()} · ` +
       `${fmt(sample.produced_total)} produced, lag ${fmt(sample.lag)}`;
   };
-  source.addEventListener("history", (e) => JSON.parse(e.data).forEach(take));
-  source.addEventListener("sample", (e) => take(JSON.parse(e.data)));
-  source.onerror = () => { status.textContent = "live stream interrupted, reconnecting…"; };
+  source = eventStream("/api/live", (name, data) => {
+    if (name === "history") JSON.parse(data).forEach(take);
+    else if (name === "sample") take(JSON.parse(data));
+  }, () => { status.textContent = "live stream interrupted, reconnecting…"; });
 
   const cluster = await getJSON("/api/cluster");
   summary.replaceChildren(
