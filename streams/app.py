@@ -23,8 +23,10 @@ from mode.utils.objects import cached_property
 from mode.utils.times import want_seconds
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from streams._faust.app import FaustApp
+from streams._faust.versions import check_versions
 from streams.deployments import import_deployment
-from streams.errors import BrokerUnreachableError, SettingsError
+from streams.errors import BrokerUnreachableError, SettingsError, UnverifiedDependencyError
 from streams.kafka.admin import TopicSpec, ensure_topics
 from streams.kafka.broker_reader import BrokerReader
 from streams.kafka.client_options import client_options, faust_credentials
@@ -40,7 +42,11 @@ from streams.processing.transactions import prepare_worker
 from streams.settings import Settings
 from streams.state.placement import table_partitioner
 from streams.state.tables import DECLARED_TABLES, PerKeyTable
-from streams.state.windows import DECLARED_WINDOWED_TABLES, WindowedTable
+from streams.state.windows import (
+    DECLARED_WINDOWED_TABLES,
+    WindowedTable,
+    register_window_key_codec,
+)
 from streams.web.access import WORKER_OPEN_PATHS, AccessPolicy, protect
 from streams.web.console import register_console
 from streams.web.console._http import error_response
@@ -56,10 +62,12 @@ EXIT_BROKER_UNREACHABLE = 3
 EXIT_SHUTDOWN_OVERDUE = 4
 #: What shutdown may take after SHUTDOWN_TIMEOUT_S: commits, leaving the group, flushes.
 SHUTDOWN_GRACE_S = 10.0
+EXIT_UNVERIFIED_DEPENDENCIES = 2
 
 
-class PlatformApp(faust.App):
-    """A Faust app that checks the cluster is reachable before it starts anything.
+class PlatformApp(FaustApp):
+    """A Faust app that checks its dependency versions and that the cluster is reachable
+    before it starts anything.
 
     Without the check, Faust retries an unreachable broker forever; an operator should get
     one line saying which servers did not answer and a non-zero exit instead.
@@ -72,6 +80,14 @@ class PlatformApp(faust.App):
 
     async def on_first_start(self) -> None:
         try:
+            warning = check_versions(
+                allow_unverified=self.platform_settings.allow_unverified_dependencies)
+        except UnverifiedDependencyError as exc:
+            print(f"error: {exc}", file=sys.stderr, flush=True)
+            raise SystemExit(EXIT_UNVERIFIED_DEPENDENCIES) from None
+        if warning:
+            log.warning("%s", warning)
+        try:
             await check_broker(self.platform_settings)
         except BrokerUnreachableError as exc:
             # SystemExit passes through Faust's worker, which would print a traceback
@@ -83,28 +99,14 @@ class PlatformApp(faust.App):
         prepare_worker(self)
         await super().on_first_start()
 
-    async def _consumer_wait_empty(self, consumer: Any, logger: Any) -> None:
-        """Faust's shutdown step "wait until every fetched event is acked", bounded.
+    #: Faust's aiokafka transport, creating a consumer that hands batch-agent topics to
+    #: their agents in bulk (see streams.processing.consumer).
+    transport_class = BatchingTransport
 
-        Fetching is already paused here; Faust would wait for the batches in hand without
-        a limit. After SHUTDOWN_TIMEOUT_S what was acked is committed and the rest is left
-        for the next start.
-        """
-        timeout = self.platform_settings.shutdown_timeout_s
-        if consumer._unacked_messages:
-            log.info("stopping fetching: finishing the batches in hand (up to %.0fs) before "
-                     "partitions are given up", timeout)
-        waiting = asyncio.ensure_future(super()._consumer_wait_empty(consumer, logger))
-        done, _ = await asyncio.wait({waiting}, timeout=timeout)
-        if not done:
-            log.warning("batches in hand did not finish within %.0fs (SHUTDOWN_TIMEOUT_S); "
-                        "they stay uncommitted and are processed again after restart",
-                        timeout)
-            # Cancelling Faust's wait loop does not end it (Consumer._wait_for_ack swallows
-            # CancelledError), so asyncio.wait_for would hang until the batch ends. Emptying
-            # the set of messages it waits for makes it commit what was acked and return.
-            consumer._unacked_messages.clear()
-        await waiting
+    @property
+    def shutdown_timeout_s(self) -> float:
+        """SHUTDOWN_TIMEOUT_S: how long the batches in hand may take at a revoke or stop."""
+        return self.platform_settings.shutdown_timeout_s
 
     @cached_property
     def broker_reader(self) -> BrokerReader:
@@ -119,13 +121,8 @@ class PlatformApp(faust.App):
     @cached_property
     def flow_control(self) -> ResumeCountingFlowControl:
         """Faust's flow control, counting resumes for the fetch loop's gate (see
-        `BatchingConsumer._streams_resumed`)."""
+        `BatchingConsumer.streams_resumed`)."""
         return ResumeCountingFlowControl(loop=self.loop)
-
-    def _new_transport(self) -> Any:
-        """Faust's Kafka transport, creating a consumer that hands batch-agent topics to
-        their agents in bulk (see streams.processing.consumer)."""
-        return BatchingTransport(self.conf.broker_consumer, self)
 
     def source_topics(self) -> list[TopicSpec]:
         """Topics the agents read and dead-letter to; Faust creates only its internal ones."""
@@ -316,6 +313,8 @@ def create_app(
                                                      agent_topics))
     for agent in app.batch_agents:
         agent.bind(app, settings)
+    if any(isinstance(table, WindowedTable) for table in app.platform_tables):
+        register_window_key_codec()
     install_transactions(app)
     register_views(app)
     register_assignment(app)

@@ -14,6 +14,11 @@ class SettingsError(StreamsError):
     """A setting has a bad value; the message names the variable and what is allowed."""
 
 
+class UnverifiedDependencyError(StreamsError):
+    """faust-streaming, mode-streaming or aiokafka is at a version the Faust boundary
+    (streams/_faust) was not verified with."""
+
+
 class KafkaLauncherError(StreamsError):
     """The local Kafka broker could not be resolved, formatted or started."""
 

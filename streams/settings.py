@@ -339,6 +339,10 @@ class Settings:
     console_mode: ConsoleMode = _env(
         "CONSOLE_MODE", _choice("off", "read-only", "read-write"), "read-write",
         "the worker's dashboard: off, read-only (no write routes) or read-write")
+    allow_unverified_dependencies: bool = _env(
+        "ALLOW_UNVERIFIED_DEPENDENCIES", _flag, False,
+        "start a worker on faust-streaming, mode-streaming or aiokafka versions the Faust "
+        "boundary (streams/_faust/INVENTORY.md) was not verified with")
 
     @property
     def web_url(self) -> str:

@@ -45,6 +45,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
 from prometheus_client import REGISTRY, CollectorRegistry
 
+from streams._faust.clients import close_sender
 from streams.backoff import Backoff
 from streams.errors import BrokerUnreachableError, PublishError, SettingsError, UnknownTopicError
 from streams.kafka.client_options import client_options
@@ -392,10 +393,7 @@ class Publisher:
         except (TimeoutError, KafkaError, OSError):
             # An idempotent producer retries in-flight batches for as long as no broker
             # answers, so its stop() can wait forever; end its sender task and connections.
-            sender = getattr(producer, "_sender", None)
-            if sender is not None:
-                with contextlib.suppress(Exception):
-                    await asyncio.wait_for(sender.close(), 5)
+            await close_sender(producer, 5)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(producer.client.close(), 5)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from time import monotonic
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from faust.sensors import Sensor
 
@@ -18,6 +18,13 @@ from streams.observability.metrics import (
     REBALANCES,
     REBALANCING,
 )
+
+
+@runtime_checkable
+class ShowsCommittedOffsets(Protocol):
+    """A consumer that shows its committed offsets (streams._faust.consumer.HookedConsumer)."""
+
+    def committed_offsets(self) -> Mapping[Any, int | None]: ...
 
 
 class PlatformSensor(Sensor):
@@ -46,10 +53,8 @@ class PlatformSensor(Sensor):
 
 
 def committed_offsets(consumer: Any) -> Mapping[Any, Any] | None:
-    """A copy of the offsets Faust's consumer last committed, by topic partition.
-
-    Faust keeps them in `Consumer._committed_offset` (faust-streaming 0.15, pinned); if a
-    later version drops it, this returns None and every commit round is timed.
-    """
-    offsets = getattr(consumer, "_committed_offset", None)
-    return dict(offsets) if offsets is not None else None
+    """A copy of the offsets the consumer last committed, by topic partition; None for a
+    consumer that does not show them (every commit round is then timed)."""
+    if isinstance(consumer, ShowsCommittedOffsets):
+        return consumer.committed_offsets()
+    return None

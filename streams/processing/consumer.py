@@ -1,21 +1,20 @@
-"""Faust's Kafka consumer, handing the records of batch-agent topics over in bulk.
+"""The platform's consumer: records of batch-agent topics handed over in bulk, in order.
 
-Faust's fetch loop (`Consumer._drain_messages`, faust-streaming 0.15, pinned) passes every
-record to the conductor as `wait_first(callback(record), suspend_flow.wait())`: two tasks
-and an `asyncio.wait` per record, then the conductor's per-record checks and decoding
-into an event. For a batch agent that was a third of a worker's time. For topics a batch
-agent reads, this loop builds the event itself and puts it on the agent's queue without
-waiting: the queue is the one the conductor would have filled, with the same
-back-pressure (a full queue pauses fetching of the partition until it drains) and the same
-clearing on rebalance. Changelogs of tables on RocksDB go the same way, undecoded, to the
-tables' recovery queue (see `_restores_raw`). Every other topic (plain Faust agents,
-tables in memory) takes Faust's path unchanged.
+Faust's fetch loop passes every record to the conductor as `wait_first(callback(record),
+suspend_flow.wait())`: two tasks and an `asyncio.wait` per record, then the conductor's
+per-record checks and decoding into an event. For a batch agent that was a third of a
+worker's time. For topics a batch agent reads, `BatchingConsumer` builds the event itself
+and puts it on the agent's queue without waiting: the queue is the one the conductor would
+have filled, with the same back-pressure (a full queue pauses fetching of the partition
+until it drains) and the same clearing on rebalance. Changelogs of tables on RocksDB go the
+same way, undecoded, to the tables' recovery queue (see `restores_raw`). Every other topic
+(plain Faust agents, tables in memory) takes Faust's path unchanged.
 
 Records of source topics (all but changelogs) also pass `streams.processing.fetch_order`,
 which checks every jump in offsets with the broker before Faust may commit past it.
 
-The loop is Faust's own with those two changes; keep it in step with the pinned Faust
-version (tests/integration/test_batch_agents.py exercises it end to end).
+The fetch loop itself, and the hooks this class implements, are in
+`streams._faust.consumer` (tests/integration/test_batch_agents.py exercises them end to end).
 """
 
 from __future__ import annotations
@@ -26,30 +25,12 @@ from typing import Any, cast
 
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.tables.manager import TableManager
-from faust.transport.consumer import CONSUMER_FETCHING
-from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
-from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
-from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
-from faust.types import TP
+from faust.types import TP, Message
 from mode.utils.queues import FlowControlEvent
 
+from streams._faust.consumer import HookedConsumer, HookedTransport
+from streams._faust.tables import changelog_table
 from streams.processing.fetch_order import fetch_order, known_empty
-
-
-class BrokerHighwaterThread(AIOKafkaConsumerThread):
-    """Faust's consumer thread, asking the broker for highwaters under read_committed too.
-
-    Faust's recovery takes the changelog highwaters from here. With `isolation_level=
-    read_committed` Faust returns the last stable offset the consumer saw in its last fetch
-    of the partition: stale, or unknown (taken as -1) for a partition not fetched yet, so
-    recovery saw nothing to restore, or stopped with ConsistencyError ("persisted offset
-    ... is higher than the last offset in that topic (highwater) (859 > -1)") after a
-    rebalance. aiokafka's `end_offsets` asks the broker with the consumer's isolation
-    level: the log end offset, or the last stable offset under read_committed.
-    """
-
-    async def _highwaters(self, partitions: Any) -> Any:
-        return await self._ensure_consumer().end_offsets(partitions)
 
 
 class ResumeCountingFlowControl(FlowControlEvent):
@@ -66,7 +47,7 @@ class ResumeCountingFlowControl(FlowControlEvent):
         self.resumes += 1
 
 
-class BatchingConsumer(AIOKafkaConsumer):
+class BatchingConsumer(HookedConsumer):
     """Faust's aiokafka consumer with a direct path for batch-agent topics."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
@@ -96,14 +77,14 @@ class BatchingConsumer(AIOKafkaConsumer):
             else:  # nothing committed: read from the start (auto.offset.reset)
                 self._generation_start[tp] = 0
         self._seeked_generation = self.app.consumer_generation_id
-        self._resumes_at_seek = self._flow_control().resumes
+        self._resumes_at_seek = self.resume_counter().resumes
         return committed
 
-    def _flow_control(self) -> ResumeCountingFlowControl:
+    def resume_counter(self) -> ResumeCountingFlowControl:
         # the app's (streams.app.PlatformApp.flow_control)
         return cast(ResumeCountingFlowControl, self.app.flow_control)
 
-    def _streams_resumed(self) -> bool:
+    def streams_resumed(self) -> bool:
         """Whether source records may be delivered: the flow was resumed (and the agents'
         queues cleared) after this generation's seek to the committed offsets.
 
@@ -113,7 +94,7 @@ class BatchingConsumer(AIOKafkaConsumer):
         while counted as delivered, and the commits stalled at the hole or, with a
         batch finished after a revoke, passed it.
         """
-        flow_control = self._flow_control()
+        flow_control = self.resume_counter()
         return (flow_control.is_active()
                 and self._seeked_generation == self.app.consumer_generation_id
                 and flow_control.resumes > self._resumes_at_seek)
@@ -125,21 +106,31 @@ class BatchingConsumer(AIOKafkaConsumer):
         revoked, and only then waits for the batches in hand: every rebalance brought back
         the batches in hand and up to a commit interval of finished work on every
         partition. Its first steps (stop the flow, clear the agents' queues, wait for the
-        batches in hand, bounded by `PlatformApp._consumer_wait_empty`) are taken here
+        batches in hand, bounded by `streams._faust.app.FaustApp`) are taken here
         before it forgets; it repeats them at once.
         """
         if self.assignment():
             self.stop_flow()
             self.app.flow_control.suspend()
             self.app.flow_control.clear()
-            await cast(Any, self.app)._consumer_wait_empty(self, self.log)
+            await self.wait_for_batches_in_hand()
             await self.commit()
         self._order.forget(revoked)
         for tp in revoked:
             self._generation_start.pop(tp, None)
         await super().on_partitions_revoked(revoked)
 
-    def _new_offset(self, tp: TP) -> int | None:
+    async def admit_source(self, tp: TP, message: Message) -> bool:
+        """Whether a source record may be delivered now.
+
+        A record dropped here is fetched again after the rebalance's seek; Faust would
+        have noted any jump as a gap, `FetchOrder` checks it with the broker.
+        """
+        return (message.generation_id == self.app.consumer_generation_id
+                and self.streams_resumed()
+                and await self._order.admit(tp, message.offset))
+
+    def may_commit(self, tp: TP, head: int, committed: int | None) -> bool:
         """Faust's next offset to commit, never past an offset nobody acknowledged.
 
         The head of the acknowledged offsets must be the committed offset, or the offsets
@@ -154,22 +145,16 @@ class BatchingConsumer(AIOKafkaConsumer):
         20,000-record run). So nothing is committed for a partition before this
         generation's seek: the new owner processes such a batch again.
         """
-        acked = self._acked[tp]
-        if acked:
-            start = self._generation_start.get(tp)
-            if start is None:
-                return None
-            committed = self._committed_offset[tp]
-            base = committed if committed is not None else start
-            head = min(acked)
-            if head > base and not known_empty(self._gap[tp], base, head):
-                return None
-        return super()._new_offset(tp)
+        start = self._generation_start.get(tp)
+        if start is None:
+            return False
+        base = committed if committed is not None else start
+        return head <= base or known_empty(self.gaps(tp), base, head)
 
-    def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
-        return BrokerHighwaterThread(self, loop=self.loop, beacon=self.beacon)
+    def direct_queues(self, topic: str) -> list[Any] | None:
+        return self._batch_queues.get(topic)
 
-    def _restores_raw(self, topic: str) -> bool:
+    def restores_raw(self, topic: str) -> bool:
         """Whether `topic` is the changelog of a table on RocksDB.
 
         RocksDB restores the raw key and value bytes (`Store.apply_changelog_batch`), so
@@ -178,12 +163,12 @@ class BatchingConsumer(AIOKafkaConsumer):
         """
         raw = self._raw_changelogs.get(topic)
         if raw is None:
-            table = cast(TableManager, self.app.tables)._changelogs.get(topic)
+            table = changelog_table(self.app, topic)
             raw = self._raw_changelogs[topic] = (
                 table is not None and isinstance(cast(Any, table).data, RocksDBStore))
         return raw
 
-    async def _hand_over_changelog(self, message: Any) -> None:
+    async def hand_over_changelog(self, message: Message) -> None:
         """Put a changelog record on the tables' recovery queue.
 
         As the conductor does, it waits while the flow is held or the queue is full, and
@@ -231,7 +216,7 @@ class BatchingConsumer(AIOKafkaConsumer):
             callbacks = self._pressure_callbacks[tp] = (on_high, on_drop)
         return callbacks
 
-    def _hand_over(self, queues: list[Any], tp: TP, message: Any) -> None:
+    def hand_over(self, queues: list[Any], tp: TP, message: Message) -> None:
         message.incref(len(queues))
         event = self.app.create_event(message.key, message.value, message.headers, message)
         on_high, on_drop = self._pressure(tp)
@@ -239,84 +224,8 @@ class BatchingConsumer(AIOKafkaConsumer):
             queue.put_nowait_enhanced(event, on_pressure_high=on_high,
                                       on_pressure_drop=on_drop)
 
-    async def _drain_messages(self, fetcher: Any) -> None:  # pragma: no cover
-        callback = self.callback
-        getmany = self.getmany
-        consumer_should_stop = self._stopped.is_set
-        fetcher_should_stop = fetcher._stopped.is_set
-        batch_queues = self._batch_queues
-        hand_over = self._hand_over
-        restores_raw = self._restores_raw
-        hand_over_changelog = self._hand_over_changelog
 
-        get_read_offset = self._read_offset.__getitem__
-        set_read_offset = self._read_offset.__setitem__
-        set_flag = self.diag.set_flag
-        unset_flag = self.diag.unset_flag
-        commit_every = self._commit_every
-        acks_enabled_for = self.app.topics.acks_enabled_for
-        admit = self._order.admit
-        app = self.app
-        streams_resumed = self._streams_resumed
-
-        yield_every = 100
-        num_since_yield = 0
-        sleep = asyncio.sleep
-
-        try:
-            while not (consumer_should_stop() or fetcher_should_stop()):
-                set_flag(CONSUMER_FETCHING)
-                ait = cast(Any, getmany(timeout=1.0))
-                await self.sleep(0)
-                if not self.should_stop:
-                    async for tp, message in ait:
-                        num_since_yield += 1
-                        if num_since_yield > yield_every:
-                            await sleep(0)
-                            num_since_yield = 0
-
-                        offset = message.offset
-                        r_offset = get_read_offset(tp)
-                        if r_offset is None or offset >= r_offset:
-                            if commit_every is not None and self._n_acked >= commit_every:
-                                self._n_acked = 0
-                                await self.commit()
-                            queues = batch_queues.get(tp.topic)
-                            # a source record dropped here is fetched again after the
-                            # rebalance's seek; Faust noted any jump as a gap, the order
-                            # checks it
-                            if acks_enabled_for(message.topic) and (
-                                    message.generation_id != app.consumer_generation_id
-                                    or not streams_resumed()
-                                    or not await admit(tp, offset)):
-                                continue
-                            if queues:
-                                hand_over(queues, tp, message)
-                            elif restores_raw(tp.topic):
-                                await hand_over_changelog(message)
-                            else:
-                                await self.wait_first(callback(message),
-                                                      self.suspend_flow.wait())
-                            set_read_offset(tp, offset)
-                    unset_flag(CONSUMER_FETCHING)
-        except self.consumer_stopped_errors:
-            if self.transport.app.should_stop:
-                self.log.info("Broker stopped consumer, shutting down...")
-                return
-            raise
-        except asyncio.CancelledError:
-            if self.transport.app.should_stop:
-                self.log.info("Consumer shutting down for user cancel.")
-                return
-            raise
-        except Exception as exc:
-            self.log.exception("Drain messages raised: %r", exc)
-            raise
-        finally:
-            unset_flag(CONSUMER_FETCHING)
-
-
-class BatchingTransport(AIOKafkaTransport):
+class BatchingTransport(HookedTransport):
     """Faust's aiokafka transport, creating a `BatchingConsumer`."""
 
     Consumer = BatchingConsumer

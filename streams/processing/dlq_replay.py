@@ -29,6 +29,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
+from streams._faust.clients import refresh_metadata
 from streams.errors import ReplayBusyError
 from streams.kafka.client_options import client_options
 from streams.processing.dead_letters import dead_letter_topic_name
@@ -245,7 +246,7 @@ def _original_partition(headers: dict[str, bytes], fallback: int) -> int:
 async def _partitions(consumer: AIOKafkaConsumer, topic: str) -> set[int]:
     partitions = consumer.partitions_for_topic(topic)
     if not partitions:
-        await consumer._client.force_metadata_update()
+        await refresh_metadata(consumer)
         partitions = consumer.partitions_for_topic(topic)
     if not partitions:
         raise ValueError(f"topic {topic!r} does not exist: nothing was ever dead-lettered "

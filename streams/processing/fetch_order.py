@@ -12,7 +12,7 @@ worker's consumer reads) before the records after it are delivered, with the alg
 `streams.processing.offset_order`:
 
 - no record in between: the jump is noted as Faust's gap, as before (the committed offset
-  included, which Faust leaves out: see `BatchingConsumer._new_offset`);
+  included, which Faust leaves out: see `BatchingConsumer.may_commit`);
 - records in between: the partition is seeked back to the first of them and what was
   fetched after the hole is dropped until that record arrives again.
 
@@ -27,22 +27,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from faust.types import TP
-
+from streams._faust.consumer import HookedConsumer
 from streams.processing.offset_order import NextRecord, OffsetOrder
 
 
-def fetch_order(consumer: Any, broker: NextRecord) -> OffsetOrder:
+def fetch_order(consumer: HookedConsumer, broker: NextRecord) -> OffsetOrder:
     """The order check of the fetch loop of `consumer` (Faust's consumer: its seeks, and
     its gap tracker, which learns of the ranges the broker says hold no record)."""
-
-    def note_gap(tp: TP, begin: int, end: int) -> None:
-        # not Faust's _add_gap: it leaves out the committed offset itself
-        gaps = consumer._gap[tp]
-        gaps.addi(begin, end)
-        gaps.merge_overlaps()
-
-    return OffsetOrder(broker, consumer.seek, on_empty=note_gap)
+    return OffsetOrder(broker, consumer.seek, on_empty=consumer.note_no_records)
 
 
 def known_empty(gaps: Any, begin: int, end: int) -> bool:

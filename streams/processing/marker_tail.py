@@ -23,6 +23,8 @@ from faust.sensors import Sensor
 from faust.types import TP
 from mode import Service
 
+from streams._faust.recovery import end_recovery
+
 log = logging.getLogger(__name__)
 
 INTERVAL_S = 0.2
@@ -68,9 +70,7 @@ class MarkerTailWatch(Sensor):
         if recovery.in_recovery and not recovery.need_recovery():
             log.info("table recovery: only transaction markers left in %s; recovery done",
                      ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(lagging)))
-            recovery.flush_buffers()
-            recovery._set_recovery_ended()
-            recovery.signal_recovery_end.set()
+            end_recovery(recovery)
 
 
 def _lagging(recovery: Any) -> dict[TP, int]:

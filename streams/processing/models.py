@@ -18,6 +18,7 @@ from typing import Any, Generic, TypeVar
 import faust
 
 from streams import strict_json
+from streams._faust.models import record_fields
 from streams.errors import DecodeError
 
 T = TypeVar("T")
@@ -119,7 +120,7 @@ def _build(declared: type[Any], data: Any, what: str) -> Any:
         raise ValueError(f"{what} must be a JSON object for {declared.__name__}, "
                          f"got {type(data).__name__}")
     if isinstance(declared, type) and issubclass(declared, faust.Record):
-        names = set(declared._options.fields)  # type: ignore[attr-defined]
+        names = record_fields(declared)
         _check_fields(declared, data, names, what)
         try:
             instance = declared.from_data(data)

@@ -46,7 +46,7 @@ class SourcePositions:
         self._generations: dict[TP, int] = {}
         self._order = OffsetOrder(
             broker, self._seek, reader="exactly-once: the fetcher",
-            known_empty=lambda tp, begin, end: known_empty(app.consumer._gap[tp], begin, end))
+            known_empty=lambda tp, begin, end: known_empty(app.consumer.gaps(tp), begin, end))
 
     async def in_order(self, tp: TP, events: list[Any]) -> list[Any]:
         """The leading events of `events` (one partition's, in offset order) that continue

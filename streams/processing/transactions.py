@@ -29,7 +29,7 @@ does instead:
   committed offsets follow acknowledgements. Each part starts where the broker says the
   partition's committed work ends, and holes are fetched again (`SourcePositions`).
 - Faust's recovery reads changelog highwaters from a cached last stable offset, unknown
-  before the first fetch: `streams.processing.consumer.BrokerHighwaterThread` asks the broker.
+  before the first fetch: `streams._faust.consumer.BrokerHighwaterThread` asks the broker.
   It also waits 10 s to see that a changelog ends with a transaction marker:
   `streams.processing.marker_tail.MarkerTailWatch` sees it within a second.
 
@@ -53,8 +53,16 @@ from pathlib import Path
 from typing import Any
 
 from faust.transport.consumer import TransactionManager
-from faust.types import TP
+from faust.types import TP, FutureMessage
 
+from streams._faust.tables import on_changelog_send
+from streams._faust.transactions import (
+    consumer_isolation_level,
+    in_transaction,
+    started_transactional_ids,
+    transaction_producer,
+    use_transaction_manager,
+)
 from streams.errors import StreamsError, TransactionFailedError
 from streams.observability.metrics import GUARANTEE, TRANSACTIONS
 from streams.processing.marker_tail import MarkerTailWatch
@@ -110,11 +118,11 @@ def install(app: Any) -> None:
 
     Called by `create_app` once agents and tables are bound.
     """
-    GUARANTEE.source = lambda: (app.conf.processing_guarantee.value, _isolation_level(app),
-                                _started_transactional_producers(app))
+    GUARANTEE.source = lambda: (app.conf.processing_guarantee.value,
+                                consumer_isolation_level(app), started_transactional_ids(app))
     if app.conf.processing_guarantee.value != EXACTLY_ONCE:
         return
-    app.transport.TransactionManager = BatchTransactionManager
+    use_transaction_manager(app, BatchTransactionManager)
     app.sensors.add(MarkerTailWatch(app))
     for table in getattr(app, "platform_tables", ()):
         _track_changelog(table.faust_table)
@@ -151,19 +159,16 @@ def prepare_worker(app: Any) -> None:
 def _track_changelog(table: Any) -> None:
     """Hand each changelog record written during a batch part to that part's transaction.
 
-    Faust writes a table key through `Collection.send_changelog`, which buffers the record
-    and returns its future; the part waits for those futures before it commits.
+    Faust buffers changelog records and returns their futures; the part waits for those
+    futures before it commits.
     """
-    send_changelog = table.send_changelog
 
-    def send_and_track(*args: Any, **kwargs: Any) -> Any:
-        future = send_changelog(*args, **kwargs)
+    def track(future: FutureMessage) -> None:
         current = _CURRENT.get()
         if current is not None:
             current.changelog.append(future)
-        return future
 
-    table.send_changelog = send_and_track
+    on_changelog_send(table, track)
 
 
 def in_transactions(app: Any, process: Callable[[Sequence[Any]], Awaitable[None]]
@@ -264,13 +269,13 @@ async def _begin(app: Any, part: PartTransaction) -> Any:
 
     Faust begins one when the partition is assigned; later ones are begun here.
     """
-    producer = app.producer._transaction_producers.get(part.transactional_id)
+    producer = transaction_producer(app, part.transactional_id)
     if producer is None:
         raise TransactionFailedError(
             f"{part.tp.topic}[{part.tp.partition}]: no transactional producer "
             f"{part.transactional_id} (partition revoked, or the producer was fenced by a "
             "newer owner); the part is left to the partition's owner")
-    if not producer._txn_manager.is_in_transaction():
+    if not in_transaction(producer):
         try:
             await producer.begin_transaction()
         except Exception as exc:
@@ -287,19 +292,3 @@ async def _abort(producer: Any, part: PartTransaction) -> None:
     except Exception as exc:  # fenced: the new owner's producer aborted it already
         log.warning("exactly-once: aborting %s failed (%s); the broker aborts it when the "
                     "partition's next owner starts", part.transactional_id, exc)
-
-
-def _isolation_level(app: Any) -> str:
-    """The isolation level of the running aiokafka consumer ('' where none runs)."""
-    thread = getattr(app._consumer, "_thread", None)  # never create one just to look
-    client = getattr(thread, "_consumer", None)
-    return str(getattr(client, "_isolation_level", ""))
-
-
-def _started_transactional_producers(app: Any) -> list[str]:
-    producer = app._producer
-    if producer is None or not app.in_transaction:
-        return []
-    return sorted(tid for tid, client in producer._transaction_producers.items()
-                  if client._txn_manager is not None
-                  and client._txn_manager.transactional_id == tid)

@@ -35,6 +35,7 @@ from faust.sensors import Sensor
 from faust.types import TP
 from mode import Service
 
+from streams._faust.tables import add_changelog_callback
 from streams.observability.metrics import (
     TABLE_RECOVERY_RECORDS,
     TABLE_RECOVERY_REMAINING_RECORDS,
@@ -98,9 +99,9 @@ class RecoveryProgress(Sensor):
 
     async def on_start(self) -> None:
         for table in self.app.tables.values():
-            _chain_changelog_callback(table, self._on_changelog_event)
+            add_changelog_callback(table, self._count_changelog_event)
 
-    async def _on_changelog_event(self, event: Any) -> None:
+    async def _count_changelog_event(self, event: Any) -> None:
         # Faust awaits this for every changelog record it reads into a table partition
         # (active or standby): only count here, the metrics are updated once a second.
         tp = event.message.tp
@@ -223,19 +224,3 @@ class RecoveryProgress(Sensor):
         for table in sorted(grouped):
             yield table, sorted(grouped[table])
 
-
-def _chain_changelog_callback(table: Any, callback: Any) -> None:
-    """Call `callback` for each changelog event of `table`, before any callback it had.
-
-    Faust keeps the `on_changelog_event=` argument of a table in `_on_changelog_event`
-    (faust-streaming 0.15, pinned) and awaits it for every changelog record it applies,
-    active or standby.
-    """
-    previous = table._on_changelog_event
-
-    async def both(event: Any) -> None:
-        await callback(event)
-        if previous is not None:
-            await previous(event)
-
-    table._on_changelog_event = both

@@ -1,6 +1,6 @@
 """Ordered reads of a table's local state, straight from its store.
 
-Faust's RocksDB store keeps one database per partition (`store._dbs`, rocksdict `Rdict`s
+Faust's RocksDB store keeps one database per partition (rocksdict `Rdict`s
 in raw mode: keys and values are the changelog's bytes). A scan seeks each active
 partition's database to a start key and merges the sorted iterators, so a page of N keys
 reads about N keys, however large the table. The in-memory store (tests, `TABLE_STORE=memory`)
@@ -15,6 +15,9 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterator
 from typing import Any
+
+from streams._faust import store as faust_store
+from streams._faust.store import RawDB, encode_key, partition_dbs
 
 #: The key under which Faust's RocksDB store keeps a partition's changelog offset.
 OFFSET_KEY = b"__faust\0offset__"
@@ -35,7 +38,7 @@ def scan(table: Any, start: bytes = b"", *, partitions: list[int] | None = None,
     the in-memory store. `partitions` narrows the scan (a key lookup needs only its own).
     """
     store = table.data
-    dbs = getattr(store, "_dbs", None)
+    dbs = partition_dbs(store)
     if dbs is None:
         yield from _memory_scan(store, start)
         return
@@ -47,16 +50,16 @@ def scan(table: Any, start: bytes = b"", *, partitions: list[int] | None = None,
 def decode_value(table: Any, value: Any) -> Any:
     """A value as `scan` yields it, decoded with the table's value type."""
     if isinstance(value, bytes | bytearray):
-        return table.data._decode_value(bytes(value))
+        return faust_store.decode_value(table.data, bytes(value))
     return value
 
 
 def decode_key(table: Any, key: bytes) -> Any:
     """A key as `scan` yields it, decoded with the table's key serializer."""
-    return table.data._decode_key(key)
+    return faust_store.decode_key(table.data, key)
 
 
-def _db_scan(db: Any, start: bytes) -> Iterator[tuple[bytes, bytes]]:
+def _db_scan(db: RawDB, start: bytes) -> Iterator[tuple[bytes, bytes]]:
     iterator = db.iter()
     iterator.seek(start)
     while iterator.valid():
@@ -67,7 +70,7 @@ def _db_scan(db: Any, start: bytes) -> Iterator[tuple[bytes, bytes]]:
 
 
 def _memory_scan(store: Any, start: bytes) -> Iterator[tuple[bytes, Any]]:
-    encoded = sorted(((store._encode_key(key), value) for key, value in store.data.items()),
+    encoded = sorted(((encode_key(store, key), value) for key, value in store.data.items()),
                      key=lambda item: item[0])
     for key, value in encoded:
         if key >= start:

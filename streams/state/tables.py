@@ -28,15 +28,13 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
-import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
 
 import faust
-from faust.streams import _current_event  # see event_scope()
 
+from streams._faust.store import encode_key, encode_value
 from streams.errors import TableError
 from streams.kafka.partitioner import key_partition
 from streams.processing.models import Message
@@ -47,22 +45,6 @@ V = TypeVar("V")
 
 #: Tables declared at import time of the deployment's modules, bound by `create_app`.
 DECLARED_TABLES: list[PerKeyTable[Any]] = []
-
-
-@contextlib.contextmanager
-def event_scope(event: Any) -> Iterator[None]:
-    """Make `event` Faust's current event for the duration of the block.
-
-    This is the same context variable Faust's own stream loop sets for each event
-    (faust.streams.Stream._set_current_event); the table code reads it to choose the
-    changelog partition. It is private to Faust, hence pinned and tested
-    (tests/unit/test_tables.py) against the Faust version in pyproject.toml.
-    """
-    token = _current_event.set(weakref.ref(event))
-    try:
-        yield
-    finally:
-        _current_event.reset(token)
 
 
 @dataclass(eq=False)
@@ -191,7 +173,7 @@ class TableBatch(Generic[V]):
         writes = table_writes.current()
         if writes is not None:
             table = self._table.faust_table
-            change = writes.get(table, table.data._encode_key(key))
+            change = writes.get(table, encode_key(table.data, key))
             if change is not None:
                 return change.value  # type: ignore[no-any-return]
         stored = self._table.get(key)
@@ -241,7 +223,7 @@ class TableBatch(Generic[V]):
         store = table.data
         for key, (value, partition) in self._pending.items():
             writes.put(table_writes.Change(table, partition, key, value,
-                                           store._encode_key(key), store._encode_value(value)))
+                                           encode_key(store, key), encode_value(store, value)))
         self._pending.clear()
 
 

@@ -44,14 +44,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Generic, TypeVar, cast
 
 import faust
-from faust.serializers import codecs
 from faust.windows import HoppingWindow, TumblingWindow
 
+from streams._faust.codecs import register_codec
+from streams._faust.events import event_scope
+from streams._faust.store import partition_dbs
+from streams._faust.tables import track_window_expiry, tracked_window_keys
 from streams.errors import TableError
 from streams.kafka.partitioner import key_partition
 from streams.processing.models import Message
 from streams.state.scan import active_partitions, decode_value, scan
-from streams.state.tables import TableBatch, _store_url, bound_table, event_scope
+from streams.state.tables import TableBatch, _store_url, bound_table
 
 V = TypeVar("V")
 
@@ -192,25 +195,19 @@ def decode_window_key(data: bytes) -> tuple[str, tuple[float, float]]:
     return data[:-_SUFFIX].decode(), (start, end)
 
 
-class WindowKeyCodec(codecs.Codec):
-    """Faust codec for windowed keys `(key, (start, end))`.
-
-    A plain str is the key alone: that is what Faust's router serializes to find the
-    partition (and so the worker) that owns a key, and it must hash like the source
-    record's raw key.
-    """
-
-    def _dumps(self, obj: Any) -> bytes:
-        if isinstance(obj, str):
-            return encode_window_key(obj)
-        key, (start, end) = obj
-        return encode_window_key(key, start, end)
-
-    def _loads(self, s: bytes) -> Any:
-        return decode_window_key(s)
+def dump_window_key(obj: str | tuple[str, tuple[float, float]]) -> bytes:
+    """The window-key codec's encoder: `(key, (start, end))`, or a plain str for the key
+    alone. The key alone is what Faust's router serializes to find the partition (and so
+    the worker) that owns a key, and it must hash like the source record's raw key."""
+    if isinstance(obj, str):
+        return encode_window_key(obj)
+    key, (start, end) = obj
+    return encode_window_key(key, start, end)
 
 
-codecs.register(WINDOW_KEY_CODEC, WindowKeyCodec())
+def register_window_key_codec() -> None:
+    """Register the codec of windowed keys in Faust's codec registry (by `create_app`)."""
+    register_codec(WINDOW_KEY_CODEC, dump_window_key, decode_window_key)
 
 
 # --- the table --------------------------------------------------------------------------
@@ -369,7 +366,7 @@ class WindowedTable(Generic[V]):
         return WindowValue(start=start, end=start + self.size_s, value=value)
 
     def _partitions_for(self, key: str) -> list[int] | None:
-        if getattr(self.faust_table.data, "_dbs", None) is None:
+        if partition_dbs(self.faust_table.data) is None:
             return None  # in-memory store: one unpartitioned map
         partition = self.partition_of(key)
         return [partition] if partition in active_partitions(self.faust_table) else []
@@ -382,12 +379,11 @@ class WindowedTable(Generic[V]):
         table = self.faust_table
         if self.expires is None:
             return
-        tracked = table._partition_timestamp_keys  # {(partition, window end): {keys}}
         for partition in active_partitions(table):
             for count, (raw_key, _) in enumerate(scan(table, partitions=[partition]), 1):
                 key = decode_window_key(raw_key)
-                if key not in tracked.get((partition, key[1][1]), ()):
-                    table._maybe_set_key_ttl(key, partition)
+                if key not in tracked_window_keys(table, partition, key[1][1]):
+                    track_window_expiry(table, key, partition)
                 if count % 10_000 == 0:
                     await asyncio.sleep(0)  # a large table: let the worker breathe
 

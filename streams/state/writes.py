@@ -29,6 +29,9 @@ from typing import Any
 
 from faust.types import TP
 
+from streams._faust import store as faust_store
+from streams._faust.tables import track_window_expiry
+
 _CURRENT: ContextVar[PendingWrites | None] = ContextVar("streams_pending_writes", default=None)
 
 
@@ -86,10 +89,12 @@ class PendingWrites:
             by_store.setdefault(change.table.name, []).append(change)
         for changes in by_store.values():
             table = changes[0].table
-            _write_store(table.data, changes)
-            if table._should_expire_keys():  # a windowed table: its expiry timer's index
-                for change in changes:
-                    table._maybe_set_key_ttl(change.key, change.partition)
+            faust_store.write(table.data, [
+                faust_store.RawWrite(change.partition, change.key, change.value,
+                                     change.key_bytes, change.value_bytes)
+                for change in changes])
+            for change in changes:  # a windowed table: its expiry timer's index
+                track_window_expiry(table, change.key, change.partition)
         for (_, tp), (table, offset) in highest.items():
             _persist_offset(app, table.data, tp, offset)
         self._changes.clear()
@@ -108,28 +113,6 @@ def collecting(writes: PendingWrites) -> Iterator[PendingWrites]:
         yield writes
     finally:
         _CURRENT.reset(token)
-
-
-def _write_store(store: Any, changes: list[Change]) -> None:
-    """Write to Faust's store the way its changelog recovery does (faust/stores/rocksdb.py
-    `apply_changelog_batch`): one raw-mode write batch per partition database. The key
-    index tells later reads which partition database holds a key."""
-    if not hasattr(store, "_db_for_partition"):  # the in-memory store keeps objects
-        for change in changes:
-            store.data[change.key] = change.value
-            store._key_partition[change.key] = change.partition
-        return
-    import rocksdict
-
-    batches: dict[int, Any] = {}
-    for change in changes:
-        batch = batches.get(change.partition)
-        if batch is None:
-            batch = batches[change.partition] = rocksdict.WriteBatch(raw_mode=True)
-        batch.put(change.key_bytes, change.value_bytes)
-        store._key_index[change.key_bytes] = change.partition
-    for partition, batch in batches.items():
-        store._db_for_partition(partition).write(batch)
 
 
 def _persist_offset(app: Any, store: Any, tp: TP, offset: int) -> None:

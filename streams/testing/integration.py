@@ -29,6 +29,7 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from streams._faust.clients import refresh_metadata
 from streams.kafka.client_options import client_options
 from streams.kafka.partitioner import key_partition
 
@@ -231,7 +232,7 @@ async def committed_lag(bootstrap_servers: str, group_id: str, topic: str) -> in
         partitions = [TopicPartition(topic, p)
                       for p in sorted(consumer.partitions_for_topic(topic) or ())]
         if not partitions:
-            await consumer._client.force_metadata_update()
+            await refresh_metadata(consumer)
             partitions = [TopicPartition(topic, p)
                           for p in sorted(consumer.partitions_for_topic(topic) or ())]
         ends = await consumer.end_offsets(partitions)
@@ -275,7 +276,7 @@ async def assigned_consumer(bootstrap_servers: str, topic: str, **options: Any
                                 **options)
     await consumer.start()
     try:
-        await consumer._client.force_metadata_update()
+        await refresh_metadata(consumer)
         partitions = [TopicPartition(topic, p)
                       for p in sorted(consumer.partitions_for_topic(topic) or ())]
         consumer.assign(partitions)

@@ -15,6 +15,7 @@ from typing import Any
 
 import faust
 
+from streams._faust.store import partition_dbs
 from streams.state.scan import active_partitions, decode_key, decode_value, scan
 from streams.state.tables import PerKeyTable
 from streams.state.windows import (
@@ -61,7 +62,7 @@ def local_key_counts(table: AnyTable) -> dict[str, int]:
     """Stored keys (for a windowed table: key-window pairs) per active local partition,
     counted up to `COUNT_CAP`."""
     faust_table = table.faust_table
-    if getattr(faust_table.data, "_dbs", None) is None:  # in-memory store: no partitions
+    if partition_dbs(faust_table.data) is None:  # in-memory store: no partitions
         counts: dict[str, int] = {}
         for key in faust_table.data.data:
             plain = key[0] if isinstance(table, WindowedTable) else key

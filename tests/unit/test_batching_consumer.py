@@ -43,16 +43,16 @@ def test_source_records_wait_for_the_resume_that_follows_the_rebalance_seek(
         consumer: BatchingConsumer) -> None:
     flow = consumer.app.flow_control
     flow.resume()  # table recovery resumes the flow to read changelogs
-    assert not consumer._streams_resumed()
+    assert not consumer.streams_resumed()
     seek_to_committed(consumer)
-    assert not consumer._streams_resumed(), "the resume that clears the queues is to come"
+    assert not consumer.streams_resumed(), "the resume that clears the queues is to come"
     flow.resume()
-    assert consumer._streams_resumed()
+    assert consumer.streams_resumed()
     flow.suspend()  # the next rebalance begins
-    assert not consumer._streams_resumed()
+    assert not consumer.streams_resumed()
     flow.resume()
     consumer.app.consumer_generation_id = 4
-    assert not consumer._streams_resumed(), "a new generation waits for its own seek"
+    assert not consumer.streams_resumed(), "a new generation waits for its own seek"
 
 
 def test_nothing_is_committed_before_the_generations_seek(consumer: BatchingConsumer) -> None:
@@ -71,5 +71,5 @@ def test_with_nothing_committed_the_head_is_the_first_offset(
     seek_to_committed(consumer)
     consumer._acked[SOURCE].extend([1, 2])
     assert consumer._new_offset(SOURCE) is None, "record 0 was never acknowledged"
-    consumer._gap[SOURCE].addi(0, 1)  # offset 0 holds no record (checked with the broker)
+    consumer.note_no_records(SOURCE, 0, 1)  # offset 0 holds no record (checked with the broker)
     assert consumer._new_offset(SOURCE) == 3

@@ -15,7 +15,8 @@ SOURCE = TP("items", 0)
 
 
 class FakeConsumer:
-    """What the fetch order check uses of Faust's consumer: seeks and the gap tracker."""
+    """What the fetch order check uses of the consumer: seeks and noting offsets without
+    records."""
 
     def __init__(self, records: list[int]) -> None:
         self.app = SimpleNamespace()
@@ -28,6 +29,10 @@ class FakeConsumer:
             return min(offset for offset in records if offset >= start)
 
         self.order = fetch_order(self, SimpleNamespace(first_offset=first_offset))
+
+    def note_no_records(self, tp: TP, begin: int, end: int) -> None:
+        self._gap[tp].addi(begin, end)
+        self._gap[tp].merge_overlaps()
 
     async def seek(self, tp: TP, offset: int) -> None:
         self.seeks.append(offset)

@@ -139,7 +139,8 @@ def test_sensor_counts_and_times_rebalances() -> None:
 
 def test_sensor_times_only_commits_that_moved_an_offset() -> None:
     sensor = PlatformSensor()
-    consumer = SimpleNamespace(_committed_offset={TP0: 5})
+    committed = {TP0: 5}
+    consumer = SimpleNamespace(committed_offsets=lambda: dict(committed))
     before = value("streams_consumer_commit_seconds_count") or 0
 
     state = sensor.on_commit_initiated(consumer)
@@ -147,7 +148,7 @@ def test_sensor_times_only_commits_that_moved_an_offset() -> None:
     assert value("streams_consumer_commit_seconds_count") == before
 
     state = sensor.on_commit_initiated(consumer)
-    consumer._committed_offset[TP0] = 9
+    committed[TP0] = 9
     sensor.on_commit_completed(consumer, state)
     assert value("streams_consumer_commit_seconds_count") == before + 1
 

@@ -46,7 +46,7 @@ class Positions:
         async def seek(tp: TP, offset: int) -> None:
             self.seeks.append((tp, offset))
 
-        app = SimpleNamespace(consumer=SimpleNamespace(_gap=trees, seek=seek))
+        app = SimpleNamespace(consumer=SimpleNamespace(gaps=trees.__getitem__, seek=seek))
         self.positions = SourcePositions(app, broker)
 
     def take(self, *offsets: int, generation: int = 1) -> list[int]:

@@ -9,9 +9,9 @@ import pytest
 from faust.streams import current_event
 
 from streams import Backoff, PerKeyTable, Settings, batch_agent, create_app
+from streams._faust.events import event_scope
 from streams.errors import TableError
 from streams.processing.models import Message
-from streams.state.tables import event_scope
 from tests.unit.table_fakes import with_recording_producer
 
 

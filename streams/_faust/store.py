@@ -1,0 +1,78 @@
+"""Faust's table stores: the encoded forms of keys and values, and writes and reads that
+go straight to the per-partition RocksDB databases."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol, cast
+
+from faust.stores.base import Store
+
+
+class RawDB(Protocol):
+    """A rocksdict `Rdict` in raw mode, as Faust's RocksDB store opens one per partition."""
+
+    def iter(self) -> Any: ...
+
+    def write(self, batch: Any) -> None: ...
+
+
+@dataclass(frozen=True)
+class RawWrite:
+    """One key's new value for a table partition, decoded and encoded."""
+
+    partition: int
+    key: Any
+    value: Any
+    key_bytes: bytes
+    value_bytes: bytes
+
+
+def encode_key(store: Store, key: Any) -> bytes:
+    """`key` as the store and the changelog hold it."""
+    return store._encode_key(key)
+
+
+def encode_value(store: Store, value: Any) -> bytes:
+    """`value` as the store and the changelog hold it."""
+    return cast(bytes, store._encode_value(value))
+
+
+def decode_key(store: Store, key: bytes) -> Any:
+    """A stored key, decoded with the table's key serializer."""
+    return store._decode_key(key)
+
+
+def decode_value(store: Store, value: bytes) -> Any:
+    """A stored value, decoded with the table's value type."""
+    return store._decode_value(value)
+
+
+def partition_dbs(store: Store) -> Mapping[int, RawDB] | None:
+    """The open RocksDB database of each partition; None for a store without them."""
+    return getattr(store, "_dbs", None)
+
+
+def write(store: Store, writes: Iterable[RawWrite]) -> None:
+    """Write to the store the way Faust's changelog recovery does (faust/stores/rocksdb.py
+    `apply_changelog_batch`): one raw-mode write batch per partition database. The key
+    index tells later reads which partition database holds a key. The in-memory store
+    keeps objects, and the partition of each key for its cleanup on revoke."""
+    rocks = cast(Any, store)
+    if not hasattr(rocks, "_db_for_partition"):  # the in-memory store
+        for change in writes:
+            rocks.data[change.key] = change.value
+            rocks._key_partition[change.key] = change.partition
+        return
+    import rocksdict
+
+    batches: dict[int, Any] = {}
+    for change in writes:
+        batch = batches.get(change.partition)
+        if batch is None:
+            batch = batches[change.partition] = rocksdict.WriteBatch(raw_mode=True)
+        batch.put(change.key_bytes, change.value_bytes)
+        rocks._key_index[change.key_bytes] = change.partition
+    for partition, batch in batches.items():
+        rocks._db_for_partition(partition).write(batch)

@@ -1,0 +1,61 @@
+"""Faust tables: the changelog callback, changelog sends, window expiry and the manager's
+changelog index."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
+
+from faust.tables.base import Collection
+from faust.tables.manager import TableManager
+from faust.types import AppT, CollectionT, EventT
+
+ChangelogCallback = Callable[[EventT], Awaitable[None]]
+
+
+def changelog_table(app: AppT, topic: str) -> CollectionT | None:
+    """The table whose changelog topic is `topic`, if any."""
+    return cast(TableManager, app.tables)._changelogs.get(topic)
+
+
+def add_changelog_callback(table: Collection, callback: ChangelogCallback) -> None:
+    """Call `callback` for each changelog event of `table`, before any callback it had.
+
+    Faust keeps the `on_changelog_event=` argument of a table in `_on_changelog_event`
+    and awaits it for every changelog record it applies, active or standby.
+    """
+    previous = table._on_changelog_event
+
+    async def both(event: EventT) -> None:
+        await callback(event)
+        if previous is not None:
+            await previous(event)
+
+    table._on_changelog_event = both
+
+
+def on_changelog_send(table: Collection, sent: Callable[[Any], None]) -> None:
+    """Call `sent` with the future of each changelog record `table` sends.
+
+    Faust writes a table key through `Collection.send_changelog`, which buffers the record
+    and returns its future; there is no hook, so the instance's method is wrapped.
+    """
+    send_changelog = table.send_changelog
+
+    def send_and_track(*args: Any, **kwargs: Any) -> Any:
+        future = send_changelog(*args, **kwargs)
+        sent(future)
+        return future
+
+    table.send_changelog = send_and_track  # type: ignore[method-assign]
+
+
+def track_window_expiry(table: Collection, key: Any, partition: int) -> None:
+    """Let a windowed table's expiry timer see `key` in `partition` (no-op otherwise)."""
+    if table._should_expire_keys():
+        table._maybe_set_key_ttl(key, partition)
+
+
+def tracked_window_keys(table: Collection, partition: int, window_end: float) -> set[Any]:
+    """The keys a windowed table's expiry timer tracks for (`partition`, `window_end`)."""
+    return cast(set[Any], table._partition_timestamp_keys.get((partition, window_end), set()))
