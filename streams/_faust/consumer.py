@@ -25,8 +25,16 @@ from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
 from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
-from faust.types import TP, Message
+from faust.types import TP, EventT, Message
 from mode import Service, ServiceT
+from mode.utils.queues import ThrowableQueue
+
+
+class GapInterval(Protocol):
+    """Offsets [begin, end) without a record (an `intervaltree.Interval`)."""
+
+    begin: int
+    end: int
 
 
 class GapTree(Protocol):
@@ -36,7 +44,11 @@ class GapTree(Protocol):
 
     def merge_overlaps(self) -> None: ...
 
-    def overlap(self, begin: int, end: int) -> set[Any]: ...
+    def overlap(self, begin: int, end: int) -> set[GapInterval]: ...
+
+
+#: A batch agent's channel queue, which the fetch loop fills directly.
+EventQueue = ThrowableQueue[EventT[Any]]
 
 
 class BrokerHighwaterThread(AIOKafkaConsumerThread):
@@ -64,11 +76,11 @@ class HookedConsumer(AIOKafkaConsumer):
 
     # -- hooks ------------------------------------------------------------------------
 
-    def direct_queues(self, topic: str) -> list[Any] | None:
+    def direct_queues(self, topic: str) -> list[EventQueue] | None:
         """Queues that take every record of `topic` directly (None: Faust's conductor)."""
         return None
 
-    def hand_over(self, queues: list[Any], tp: TP, message: Message) -> None:
+    def hand_over(self, queues: list[EventQueue], tp: TP, message: Message) -> None:
         """Put `message` on `queues` (those `direct_queues` returned)."""
         raise NotImplementedError
 

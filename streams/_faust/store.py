@@ -10,12 +10,24 @@ from typing import Any, Protocol, cast
 from faust.stores.base import Store
 
 
+class RawIterator(Protocol):
+    """A rocksdict `RdictIter` over raw keys and values."""
+
+    def seek(self, key: bytes) -> None: ...
+
+    def valid(self) -> bool: ...
+
+    def key(self) -> bytes: ...
+
+    def value(self) -> bytes: ...
+
+    def next(self) -> None: ...
+
+
 class RawDB(Protocol):
     """A rocksdict `Rdict` in raw mode, as Faust's RocksDB store opens one per partition."""
 
-    def iter(self) -> Any: ...
-
-    def write(self, batch: Any) -> None: ...
+    def iter(self) -> RawIterator: ...
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from faust.tables.base import Collection
 from faust.tables.manager import TableManager
-from faust.types import AppT, CollectionT, EventT
+from faust.types import AppT, CollectionT, EventT, FutureMessage
 
 ChangelogCallback = Callable[[EventT], Awaitable[None]]
 
@@ -34,7 +34,7 @@ def add_changelog_callback(table: Collection, callback: ChangelogCallback) -> No
     table._on_changelog_event = both
 
 
-def on_changelog_send(table: Collection, sent: Callable[[Any], None]) -> None:
+def on_changelog_send(table: Collection, sent: Callable[[FutureMessage], None]) -> None:
     """Call `sent` with the future of each changelog record `table` sends.
 
     Faust writes a table key through `Collection.send_changelog`, which buffers the record
@@ -42,7 +42,7 @@ def on_changelog_send(table: Collection, sent: Callable[[Any], None]) -> None:
     """
     send_changelog = table.send_changelog
 
-    def send_and_track(*args: Any, **kwargs: Any) -> Any:
+    def send_and_track(*args: Any, **kwargs: Any) -> FutureMessage:
         future = send_changelog(*args, **kwargs)
         sent(future)
         return future

@@ -28,7 +28,7 @@ from faust.tables.manager import TableManager
 from faust.types import TP, Message
 from mode.utils.queues import FlowControlEvent
 
-from streams._faust.consumer import HookedConsumer, HookedTransport
+from streams._faust.consumer import EventQueue, HookedConsumer, HookedTransport
 from streams._faust.tables import changelog_table
 from streams.processing.fetch_order import fetch_order, known_empty
 
@@ -52,7 +52,7 @@ class BatchingConsumer(HookedConsumer):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._batch_queues: dict[str, list[Any]] = {}
+        self._batch_queues: dict[str, list[EventQueue]] = {}
         self._pressure_callbacks: dict[TP, tuple[Callable[[], None], Callable[[], None]]] = {}
         self._order = fetch_order(self, cast(Any, self.app).broker_reader)  # a PlatformApp
         self._raw_changelogs: dict[str, bool] = {}
@@ -151,7 +151,7 @@ class BatchingConsumer(HookedConsumer):
         base = committed if committed is not None else start
         return head <= base or known_empty(self.gaps(tp), base, head)
 
-    def direct_queues(self, topic: str) -> list[Any] | None:
+    def direct_queues(self, topic: str) -> list[EventQueue] | None:
         return self._batch_queues.get(topic)
 
     def restores_raw(self, topic: str) -> bool:
@@ -196,7 +196,7 @@ class BatchingConsumer(HookedConsumer):
             await self.app.flow_control.acquire()
             await room.wait()
 
-    def deliver_to(self, topic: str, queue: Any) -> None:
+    def deliver_to(self, topic: str, queue: EventQueue) -> None:
         """Put every record of `topic` on `queue` (a batch agent's channel queue)."""
         self._batch_queues.setdefault(topic, []).append(queue)
 
@@ -216,7 +216,7 @@ class BatchingConsumer(HookedConsumer):
             callbacks = self._pressure_callbacks[tp] = (on_high, on_drop)
         return callbacks
 
-    def hand_over(self, queues: list[Any], tp: TP, message: Message) -> None:
+    def hand_over(self, queues: list[EventQueue], tp: TP, message: Message) -> None:
         message.incref(len(queues))
         event = self.app.create_event(message.key, message.value, message.headers, message)
         on_high, on_drop = self._pressure(tp)
