@@ -21,6 +21,7 @@ import asyncio
 from collections.abc import AsyncIterator, Mapping
 from typing import Any, Protocol, cast
 
+import faust
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers.aiokafka import AIOKafkaConsumerThread
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
@@ -122,8 +123,7 @@ class HookedConsumer(AIOKafkaConsumer):
 
     async def wait_for_batches_in_hand(self) -> None:
         """The app's shutdown step "wait until every fetched event is acked"."""
-        app = cast(Any, self.app)
-        await app._consumer_wait_empty(self, self.log)
+        await cast(faust.App, self.app)._consumer_wait_empty(self, self.log)
 
     # -- Faust's private steps ---------------------------------------------------------
 

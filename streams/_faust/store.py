@@ -8,6 +8,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 from faust.stores.base import Store
+from faust.stores.memory import Store as MemoryStore
+from faust.stores.rocksdb import Store as RocksDBStore
 
 
 class RawIterator(Protocol):
@@ -71,11 +73,11 @@ def write(store: Store, writes: Iterable[RawWrite]) -> None:
     `apply_changelog_batch`): one raw-mode write batch per partition database. The key
     index tells later reads which partition database holds a key. The in-memory store
     keeps objects, and the partition of each key for its cleanup on revoke."""
-    rocks = cast(Any, store)
-    if not hasattr(rocks, "_db_for_partition"):  # the in-memory store
+    if not isinstance(store, RocksDBStore):
+        memory = cast(MemoryStore, store)
         for change in writes:
-            rocks.data[change.key] = change.value
-            rocks._key_partition[change.key] = change.partition
+            memory.data[change.key] = change.value
+            memory._key_partition[change.key] = change.partition
         return
     import rocksdict
 
@@ -85,6 +87,6 @@ def write(store: Store, writes: Iterable[RawWrite]) -> None:
         if batch is None:
             batch = batches[change.partition] = rocksdict.WriteBatch(raw_mode=True)
         batch.put(change.key_bytes, change.value_bytes)
-        rocks._key_index[change.key_bytes] = change.partition
+        store._key_index[change.key_bytes] = change.partition
     for partition, batch in batches.items():
-        rocks._db_for_partition(partition).write(batch)
+        store._db_for_partition(partition).write(batch)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any, cast
 
+import faust
 from aiokafka import AIOKafkaProducer
 from faust.transport.consumer import TransactionManager
 from faust.transport.drivers.aiokafka import Producer
@@ -33,16 +34,17 @@ def in_transaction(producer: AIOKafkaProducer) -> bool:
 
 def started_transactional_ids(app: AppT) -> list[str]:
     """The ids of `app`'s started transactional producers (never creates a producer)."""
-    producer = cast(Any, app)._producer
+    producer = cast(faust.App, app)._producer
     if producer is None or not app.in_transaction:
         return []
-    return sorted(tid for tid, client in producer._transaction_producers.items()
+    producers = cast(Producer, producer)._transaction_producers.items()
+    return sorted(tid for tid, client in producers
                   if client._txn_manager is not None
                   and client._txn_manager.transactional_id == tid)
 
 
 def consumer_isolation_level(app: AppT) -> str:
     """The isolation level of `app`'s running aiokafka consumer ('' where none runs)."""
-    thread = getattr(cast(Any, app)._consumer, "_thread", None)  # never create one to look
+    thread = getattr(cast(faust.App, app)._consumer, "_thread", None)  # never create one
     client = getattr(thread, "_consumer", None)
     return str(getattr(client, "_isolation_level", ""))
