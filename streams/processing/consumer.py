@@ -131,7 +131,7 @@ class BatchingConsumer(HookedConsumer):
                 and await self._order.admit(tp, message.offset))
 
     def may_commit(self, tp: TP, head: int, committed: int | None) -> bool:
-        """Faust's next offset to commit, never past an offset nobody acknowledged.
+        """Whether Faust may commit `tp` now: never past an offset nobody acknowledged.
 
         The head of the acknowledged offsets must be the committed offset, or the offsets
         between must be known to hold no record (the fetch order check notes those). Faust's own
