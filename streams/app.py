@@ -42,11 +42,7 @@ from streams.processing.transactions import prepare_worker
 from streams.settings import Settings
 from streams.state.placement import table_partitioner
 from streams.state.tables import DECLARED_TABLES, PerKeyTable
-from streams.state.windows import (
-    DECLARED_WINDOWED_TABLES,
-    WindowedTable,
-    register_window_key_codec,
-)
+from streams.state.windows import DECLARED_WINDOWED_TABLES, WindowedTable
 from streams.web.access import WORKER_OPEN_PATHS, AccessPolicy, protect
 from streams.web.console import register_console
 from streams.web.console._http import error_response
@@ -313,8 +309,6 @@ def create_app(
                                                      agent_topics))
     for agent in app.batch_agents:
         agent.bind(app, settings)
-    if any(isinstance(table, WindowedTable) for table in app.platform_tables):
-        register_window_key_codec()
     install_transactions(app)
     register_views(app)
     register_assignment(app)

@@ -206,7 +206,8 @@ def dump_window_key(obj: str | tuple[str, tuple[float, float]]) -> bytes:
 
 
 def register_window_key_codec() -> None:
-    """Register the codec of windowed keys in Faust's codec registry (by `create_app`)."""
+    """Register the codec of windowed keys in Faust's codec registry (when a windowed
+    table is bound to an app, not at import)."""
     register_codec(WINDOW_KEY_CODEC, dump_window_key, decode_window_key)
 
 
@@ -271,6 +272,7 @@ class WindowedTable(Generic[V]):
             on_recover=self._track_recovered_windows,
         )
         table = windowed.table
+        register_window_key_codec()
         table.key_serializer = WINDOW_KEY_CODEC
         # The changelog topic was made by app.Table() before the window was set; it is
         # changed in place (Topic.derive would lose its acks=False).

@@ -1,5 +1,5 @@
-"""Importing `streams` only defines things; `create_app` registers what an app needs, for
-the app being created."""
+"""Importing `streams` only defines things; `create_app` (and binding a windowed table)
+registers what an app needs, for the app being created."""
 
 from __future__ import annotations
 
