@@ -5,14 +5,13 @@ A page holds a marker comment; the build replaces it:
 - `<!-- reference:settings -->`: every variable of `Settings` and `PublisherConfig`, with
   its default and meaning, from the settings classes themselves;
 - `<!-- reference:http-worker -->`, `<!-- reference:http-producer -->`: the routes of the
-  worker's and the producer service's web apps, as the apps register them, each with the
-  first line of its handler's docstring (or of its module's route list).
+  worker's and the producer service's OpenAPI descriptions (`GET /openapi.json`); a route
+  an app registers that its description lacks fails the build.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
 import re
 from dataclasses import fields
 from typing import Any
@@ -38,56 +37,59 @@ def settings_table() -> str:
     return "\n".join(rows)
 
 
-def _summary(method: str, path: str, handler: Any) -> str:
-    """The line of the module's route list naming this route, else the handler's
-    docstring's first line."""
-    module = inspect.getmodule(handler)
-    lines = (inspect.getdoc(module) or "").splitlines()
-    for number, line in enumerate(lines):
-        words = line.split(maxsplit=2)
-        if len(words) == 3 and words[0] == method and words[1].split("?")[0] == path:
-            column = line.index(words[2], len(words[0]) + len(words[1]))
-            text = [words[2].strip()]
-            for more in lines[number + 1:]:  # continuation lines start at the same column
-                if len(more) - len(more.lstrip()) < column or not more.strip():
-                    break
-                text.append(more.strip())
-            return " ".join(text)
-    doc = inspect.getdoc(handler) or ""
-    return doc.splitlines()[0] if doc else ""
-
-
-def _routes_table(router: Any, views: dict[str, Any] | None = None) -> str:
-    """`views`: Faust's views by path (their aiohttp handlers are Faust's dispatchers)."""
-    rows = ["| Method | Path | What it does |", "| --- | --- | --- |"]
-    seen = set()
+def _registered(router: Any) -> set[tuple[str, str]]:
+    """(method, path) of every route the app registers, less HEAD and static files."""
+    routes = set()
     for route in router.routes():
         path = route.resource.canonical if route.resource is not None else ""
-        if route.method == "HEAD" or path == "/static" or (route.method, path) in seen:
-            continue
-        seen.add((route.method, path))
-        handler = type(views[path]) if views and path in views else route.handler
-        summary = _summary(route.method, path, handler).replace("|", "\\|")
-        rows.append(f"| {route.method} | `{path}` | {summary} |")
+        if route.method != "HEAD" and path != "/static":
+            routes.add((route.method.lower(), path))
+    return routes
+
+
+def _openapi_table(document: dict[str, Any], registered: set[tuple[str, str]]) -> str:
+    """The routes of an OpenAPI description; fails the build if the app serves a route the
+    description lacks (the fuzz test generates its requests from the description)."""
+    documented = {(method, path) for path, operations in document["paths"].items()
+                  for method in operations}
+    missing = sorted(registered - documented)
+    if missing:
+        raise RuntimeError(f"{document['info']['title']}: routes missing from its OpenAPI "
+                           f"description (streams/web/openapi.py): {missing}")
+    rows = ["| Method | Path | What it does | Query parameters | Token |",
+            "| --- | --- | --- | --- | --- |"]
+    for path, operations in document["paths"].items():
+        for method, operation in operations.items():
+            query = ", ".join(f"`{p['name']}`" for p in operation.get("parameters", [])
+                              if p["in"] == "query")
+            token = "required" if operation.get("security") else "with `API_TOKEN_READS=1`"
+            if path in ("/health", "/ready") or path.startswith("/static"):
+                token = "never"
+            summary = operation["summary"].replace("|", "\\|")
+            rows.append(f"| {method.upper()} | `{path}` | {summary} | {query} | {token} |")
     return "\n".join(rows)
 
 
 def worker_routes() -> str:
     from streams import Settings, create_app
+    from streams.web.openapi import worker_openapi
 
-    app = create_app(Settings.from_env({"TABLE_STORE": "memory"}), agents=[], tables=[])
-    return _routes_table(app.web.web_app.router, dict(app.web.views))
+    settings = Settings.from_env({"TABLE_STORE": "memory"})
+    app = create_app(settings, agents=[], tables=[])
+    return _openapi_table(worker_openapi(settings.console_mode),
+                          _registered(app.web.web_app.router))
 
 
 def producer_routes() -> str:
     from streams import Publisher, PublisherConfig, Settings
+    from streams.web.openapi import producer_openapi
     from streams.web.producer_service import create_producer_web_app
 
-    async def build() -> str:
+    async def build() -> set[tuple[str, str]]:
         publisher = Publisher(Settings.from_env({}), PublisherConfig())
-        return _routes_table(create_producer_web_app(publisher).router)
+        return _registered(create_producer_web_app(publisher).router)
 
-    return asyncio.run(build())
+    return _openapi_table(producer_openapi(), asyncio.run(build()))
 
 
 GENERATORS = {

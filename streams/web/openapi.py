@@ -73,6 +73,9 @@ def worker_openapi(console_mode: str) -> dict[str, Any]:
         "/health": {"get": _op("the process and its event loop answer")},
         "/ready": {"get": _op("partitions assigned, tables recovered (503 and why if not)")},
         "/metrics": {"get": _op("Prometheus text format")},
+        "/openapi.json": {"get": _op("this description")},
+        "/api/agents": {"get": _op("per agent: consumed to the end offsets last read (lag 0)")},
+        "/api/assignment": {"get": _op("the partitions this worker owns, its rebalances")},
         "/api/tables": {"get": _op("the app's tables")},
         "/api/tables/{table}/{key}": {"get": _op(
             "one key's value, answered by the worker that owns it", _path("table"),
@@ -82,6 +85,7 @@ def worker_openapi(console_mode: str) -> dict[str, Any]:
         return _document("streams worker", paths)
     writes = console_mode == "read-write"
     console: dict[str, dict[str, Any]] = {
+        "/": {"get": _op("the dashboard page")},
         "/api/console": {"get": _op("console mode and what needs the token")},
         "/api/cluster": {"get": _op("brokers, controller, topic and partition counts")},
         "/api/topics": {
@@ -142,6 +146,8 @@ def producer_openapi() -> dict[str, Any]:
         "/topics": {"get": _op("topics and their partition counts")},
         "/metrics": {"get": _op("Prometheus text format")},
         "/health": {"get": _op("the process answers")},
+        "/": {"get": _op("the produce page")},
+        "/openapi.json": {"get": _op("this description")},
     })
 
 
