@@ -1,9 +1,10 @@
 """Prometheus metrics of the platform: every metric is defined here, once.
 
-The metrics count for the whole process. They are exposed in prometheus_client's default
-registry; `register_metrics(registry)` exposes them in another `CollectorRegistry` too
-(`create_app(registry=...)`, `Publisher(registry=...)`, tests), and `/metrics` serves the
-registry its app was built with.
+The metrics count for the whole process. Importing this module registers nothing:
+`register_metrics(registry)` exposes them in a `CollectorRegistry` (prometheus_client's
+default one unless `create_app(registry=...)` or `Publisher(registry=...)` name another),
+and `/metrics` serves the registry its app was built with. The guarantee metrics read the
+app itself, so `create_app` exposes them for that app (`expose_guarantee`).
 
 Labels are bounded: `topic` takes the topics a process writes to (a deployment has a few),
 `error` takes exception class names, which form a closed set.
@@ -294,8 +295,8 @@ class GuaranteeCollector(Collector):
     the worker when scraped (`source` is set by `streams.processing.transactions.install`).
     """
 
-    def __init__(self) -> None:
-        self.source: Callable[[], GuaranteeState] | None = None
+    def __init__(self, source: Callable[[], GuaranteeState]) -> None:
+        self.source = source
 
     def collect(self) -> Iterator[Any]:
         info = InfoMetricFamily(
@@ -305,18 +306,32 @@ class GuaranteeCollector(Collector):
             "streams_transactional_producer",
             "1 for each started transactional producer (one per assigned partition)",
             labels=["transactional_id"])
-        if self.source is not None:
-            guarantee, isolation_level, transactional_ids = self.source()
-            info.add_metric([], {"guarantee": guarantee, "isolation_level": isolation_level})
-            for transactional_id in transactional_ids:
-                producers.add_metric([transactional_id], 1)
+        guarantee, isolation_level, transactional_ids = self.source()
+        info.add_metric([], {"guarantee": guarantee, "isolation_level": isolation_level})
+        for transactional_id in transactional_ids:
+            producers.add_metric([transactional_id], 1)
         yield info
         yield producers
 
 
-GUARANTEE = GuaranteeCollector()
-
 _REGISTERED: weakref.WeakSet[CollectorRegistry] = weakref.WeakSet()
+_GUARANTEES: weakref.WeakKeyDictionary[CollectorRegistry, GuaranteeCollector] = (
+    weakref.WeakKeyDictionary())
+
+
+def expose_guarantee(registry: CollectorRegistry, source: Callable[[], GuaranteeState]) -> None:
+    """Show the guarantee metrics of the app `source` reads in `registry`.
+
+    One app per registry: an app created later with the same registry (tests, several apps in
+    one process) takes the place of the earlier one there; give each its own registry to see
+    both.
+    """
+    previous = _GUARANTEES.pop(registry, None)
+    if previous is not None:
+        registry.unregister(previous)
+    collector = GuaranteeCollector(source)
+    registry.register(collector)
+    _GUARANTEES[registry] = collector
 
 
 def register_metrics(registry: CollectorRegistry = REGISTRY) -> CollectorRegistry:
@@ -331,13 +346,10 @@ def register_metrics(registry: CollectorRegistry = REGISTRY) -> CollectorRegistr
 def _collectors() -> Iterator[Collector]:
     """Every metric defined in this module."""
     for value in globals().values():
-        if isinstance(value, Counter | Gauge | Histogram | GuaranteeCollector):
+        if isinstance(value, Counter | Gauge | Histogram):
             yield value
 
 
-# Exposed in prometheus_client's default registry from the start, as before: code and tests
-# that read REGISTRY without building an app (a Publisher alone, the test kit) see them.
-register_metrics()
 
 
 def replace_samples(gauge: Gauge, values: Mapping[Labels, float]) -> None:

@@ -64,7 +64,7 @@ from streams._faust.transactions import (
     use_transaction_manager,
 )
 from streams.errors import StreamsError, TransactionFailedError
-from streams.observability.metrics import GUARANTEE, TRANSACTIONS
+from streams.observability.metrics import TRANSACTIONS, expose_guarantee
 from streams.processing.marker_tail import MarkerTailWatch
 from streams.processing.source_positions import SourcePositions
 
@@ -118,8 +118,9 @@ def install(app: Any) -> None:
 
     Called by `create_app` once agents and tables are bound.
     """
-    GUARANTEE.source = lambda: (app.conf.processing_guarantee.value,
-                                consumer_isolation_level(app), started_transactional_ids(app))
+    expose_guarantee(app.metrics_registry, lambda: (
+        app.conf.processing_guarantee.value, consumer_isolation_level(app),
+        started_transactional_ids(app)))
     if app.conf.processing_guarantee.value != EXACTLY_ONCE:
         return
     use_transaction_manager(app, BatchTransactionManager)

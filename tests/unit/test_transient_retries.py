@@ -11,6 +11,7 @@ from prometheus_client import REGISTRY
 from streams import RetryableError, batch_agent
 from streams.backoff import Backoff
 from streams.errors import BatchAbandoned, TransientDeadlineError
+from streams.observability.metrics import register_metrics
 from streams.processing.models import Message
 from streams.processing.processor import BatchProcessor, HandlerFailedError
 from streams.processing.transient import WAITING
@@ -49,7 +50,8 @@ def processor(handler: Any, clock: Clock, *, agent: str = "transient-test",
 
 
 def metric(name: str, agent: str) -> float:
-    return REGISTRY.get_sample_value(name, {"agent": agent}) or 0.0
+    # The processor is built without an app here, so nothing has exposed the metrics yet.
+    return register_metrics(REGISTRY).get_sample_value(name, {"agent": agent}) or 0.0
 
 
 async def test_retryable_error_waits_with_backoff_and_dead_letters_nothing() -> None:
