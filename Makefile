@@ -61,6 +61,7 @@ docs: venv
 	$(BIN)/mkdocs build --strict
 
 bench: venv
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	@$(BIN)/python -m tests.support.kafka_local resolve >/dev/null
 	$(BIN)/python -m bench
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from tests.support.kafka_local import kafka_for_session
 
 BENCHMARKS = ["bench.foundation", "bench.bench_producer", "bench.bench_consumer",
-              "bench.bench_tables", "bench.bench_exactly_once"]
+              "bench.bench_tables", "bench.bench_exactly_once", "bench.bench_peers"]
 
 
 def main(names: list[str]) -> int:
