@@ -29,6 +29,7 @@ from typing import Any
 
 import faust
 
+from streams._faust.producers import aiokafka_producer
 from streams.backoff import Backoff
 from streams.errors import (
     BatchAbandoned,
@@ -36,14 +37,16 @@ from streams.errors import (
     TransactionFailedError,
     TransientDeadlineError,
 )
+from streams.kafka.partitioner import Partitioner
 from streams.kafka.publisher import Outgoing, encode_headers, encode_value
+from streams.kafka.record_batches import send_batches
 from streams.observability import metrics
 from streams.processing.consumer import BatchingConsumer
 from streams.processing.dead_letters import DeadLetterSink, dead_letter_topic_name
 from streams.processing.models import check_decodable
 from streams.processing.processor import BatchProcessor, Handler
 from streams.processing.reader import BatchReader
-from streams.processing.transactions import in_transactions
+from streams.processing.transactions import current_transactional_id, in_transactions
 from streams.settings import Settings
 from streams.state import writes as table_writes
 
@@ -115,7 +118,7 @@ class BatchAgent:
             dead_letters=(DeadLetterSink(_raw_topic(app, dead_letter_topic_name(self.topic),
                                                     settings))
                           if self.dead_letter else None),
-            sink=SinkTopic(_raw_topic(app, self.sink, settings)) if self.sink else None,
+            sink=SinkTopic(app, _raw_topic(app, self.sink, settings)) if self.sink else None,
             transient=self.transient,
             transient_deadline_s=settings.transient_retry_deadline_s or None,
             # Faust suspends the flow when partitions are revoked and on shutdown
@@ -202,19 +205,35 @@ def _raw_topic(app: faust.App, name: str, settings: Settings) -> Any:
 
 
 class SinkTopic:
-    """Publishes what a handler returned; returns once the broker acknowledged all of it."""
+    """Publishes what a handler returned; returns once the broker acknowledged all of it.
 
-    def __init__(self, topic: Any) -> None:
+    The records go to the producer as one record batch per partition (see
+    streams.kafka.record_batches), and the acknowledgements are awaited once per batch,
+    not once per record. Under exactly-once the producer is the transactional one of the
+    batch part being processed, so the records are part of its transaction. Keyed records
+    land on their key's murmur2 partition, keyless ones round-robin.
+    """
+
+    def __init__(self, app: faust.App, topic: Any) -> None:
+        self.app = app
         self.topic = topic
+        self.name: str = topic.get_topic_name()
+        self._partitioner = Partitioner()
 
     async def send_all(self, outputs: Sequence[Any]) -> None:
-        pending = []
+        producer = await aiokafka_producer(self.app, current_transactional_id())
+        partitions = sorted(await producer.partitions_for(self.name))
+        records = []
         for output in outputs:
             record = output if isinstance(output, Outgoing) else _as_outgoing(output)
-            pending.append(await self.topic.send(
-                key=encode_value(record.key), value=encode_value(record.value),
-                headers=encode_headers(record.headers), partition=record.partition))
-        await asyncio.gather(*pending)
+            key = encode_value(record.key)
+            partition = record.partition
+            if partition is None:
+                partition = self._partitioner.partition(self.name, key, partitions)
+            records.append((partition, key, encode_value(record.value),
+                            encode_headers(record.headers)))
+        sent = await send_batches(producer, self.name, records)
+        await asyncio.gather(*(batch.future for batch in sent))
 
 
 def _as_outgoing(output: Any) -> Outgoing:

@@ -86,6 +86,12 @@ _CURRENT: contextvars.ContextVar[PartTransaction | None] = contextvars.ContextVa
     "streams_part_transaction", default=None)
 
 
+def current_transactional_id() -> str | None:
+    """The transactional id of the batch part running in this task (None outside one)."""
+    current = _CURRENT.get()
+    return None if current is None else current.transactional_id
+
+
 class BatchTransactionManager(TransactionManager):
     """Faust's per-partition transactional producers, committed by batch parts, not a timer."""
 
