@@ -40,6 +40,7 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+import msgspec
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, KafkaTimeoutError, TopicAlreadyExistsError
@@ -183,9 +184,7 @@ def _json_default(value: Any) -> Any:
         return list(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
-    if hasattr(type(value), "__struct_fields__"):  # a msgspec Struct
-        import msgspec
-
+    if isinstance(value, msgspec.Struct):
         return msgspec.to_builtins(value)
     to_representation = getattr(value, "to_representation", None)
     if callable(to_representation):

@@ -3,6 +3,7 @@ from datetime import UTC, datetime
 from types import SimpleNamespace
 
 import faust
+import msgspec
 import pytest
 
 from streams.errors import DecodeError
@@ -118,3 +119,38 @@ def test_an_undecodable_declared_type_is_refused_when_the_agent_is_declared() ->
     with pytest.raises(TypeError, match="cannot decode a batch_agent .* value into"):
         @batch_agent("orders", value_type=Plain, register=False)
         async def handle(batch: list[Message[Plain]]) -> None: ...
+
+
+class StructOrder(msgspec.Struct):
+    order_id: int
+    customer: str
+    amount: int = 0
+
+
+class StrictOrder(msgspec.Struct, forbid_unknown_fields=True):
+    order_id: int
+
+
+def test_msgspec_structs_are_decoded_and_validated() -> None:
+    assert decode(b'{"order_id": 1, "customer": "c", "extra": true}', StructOrder, "value") == \
+        StructOrder(order_id=1, customer="c")
+    with pytest.raises(ValueError, match=r"value does not fit StructOrder: Expected `int`, got "
+                                         r"`str` - at `\$.order_id`"):
+        decode(b'{"order_id": "x", "customer": "c"}', StructOrder, "value")
+    with pytest.raises(ValueError, match="value does not fit StructOrder: Object missing required "
+                                         "field `customer`"):
+        decode(b'{"order_id": 1}', StructOrder, "value")
+    with pytest.raises(ValueError, match="value does not fit StrictOrder: Object contains "
+                                         "unknown field `extra`"):
+        decode(b'{"order_id": 1, "extra": 2}', StrictOrder, "value")
+    with pytest.raises(ValueError, match="value does not fit StructOrder: JSON is malformed"):
+        decode(b"\xff{", StructOrder, "value")
+
+
+def test_a_record_that_does_not_fit_a_struct_is_a_decode_error() -> None:
+    event = SimpleNamespace(message=SimpleNamespace(
+        topic="orders", partition=1, offset=7, key=b"c", value=b'{"order_id": []}',
+        timestamp=0.0, headers=[]))
+    with pytest.raises(DecodeError, match=r"orders\[1\]@7: value does not fit StructOrder"):
+        to_message(event, StructOrder)
+
