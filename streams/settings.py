@@ -252,6 +252,9 @@ class Settings:
     table_standby_replicas: int = _env(
         "TABLE_STANDBY_REPLICAS", _int(0, 16), 1,
         "other workers that keep a warm copy of each table partition (Faust standbys)")
+    table_cache_size: int = _env(
+        "TABLE_CACHE_SIZE", _int(0, 100_000_000), 100_000,
+        "keys per table whose values a worker keeps in memory in front of RocksDB (0: none)")
     topic_partitions: int = _env(
         "TOPIC_PARTITIONS", _int(1, 10000), 3, "partitions of topics the app creates")
     topic_replication: int = _env(

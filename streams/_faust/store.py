@@ -90,3 +90,17 @@ def write(store: Store, writes: Iterable[RawWrite]) -> None:
         store._key_index[change.key_bytes] = change.partition
     for partition, batch in batches.items():
         store._db_for_partition(partition).write(batch)
+
+
+def read_partition(store: Store, partition: int, key: Any, key_bytes: bytes) -> Any:
+    """The stored value of `key` (encoded: `key_bytes`) in `partition`, or None.
+
+    Faust's RocksDB store looks a key up in the current event's partition database, and
+    without a current event (a batch handler has none) in every partition's database until
+    one has it. The caller knows the partition, so this reads that database only. The
+    in-memory store keeps one dict for all partitions.
+    """
+    if not isinstance(store, RocksDBStore):
+        return store.get(key)
+    raw = store._db_for_partition(partition).get(key_bytes)
+    return None if raw is None else store._decode_value(raw)

@@ -34,11 +34,12 @@ from typing import Any, Generic, TypeVar
 
 import faust
 
-from streams._faust.store import encode_key, encode_value
+from streams._faust.store import encode_key, encode_value, read_partition
 from streams.errors import TableError
 from streams.kafka.partitioner import key_partition
 from streams.processing.models import Message
 from streams.state import writes as table_writes
+from streams.state.cache import Entry, ValueCache
 from streams.state.placement import misplaced_key
 
 V = TypeVar("V")
@@ -69,6 +70,7 @@ class PerKeyTable(Generic[V]):
     source: str | None = None
     _table: Any = field(default=None, init=False, repr=False)
     _partitioner: str = field(default="murmur2", init=False, repr=False)
+    _cache: ValueCache = field(default_factory=lambda: ValueCache(0), init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.register:
@@ -90,6 +92,10 @@ class PerKeyTable(Generic[V]):
             options={"driver": "rocksdict"} if store == "rocksdb" else None,
             help=self.help,
         )
+        settings = getattr(app, "platform_settings", None)
+        self._cache = ValueCache(settings.table_cache_size if settings is not None else 0)
+        app.on_partitions_revoked.connect(self._forget_cached)
+        app.on_partitions_assigned.connect(self._forget_cached)
         if self.key_type is str:
             # Changelog and RocksDB keys are the source record's key bytes (plain UTF-8,
             # not Faust's default JSON with quotes), so a key hashes to the same partition
@@ -115,6 +121,23 @@ class PerKeyTable(Generic[V]):
         lookup `GET /api/tables/{table}/{key}` is routed to the worker owning the key.
         """
         return self.faust_table.data.get(key)  # type: ignore[no-any-return]
+
+    def stored(self, key: Any) -> Entry:
+        """(The stored value of `key` or None, its partition), from the cache if there.
+
+        The value is read from the key's own partition database only.
+        """
+        entry = self._cache.get(key)
+        if entry is None:
+            store = self.faust_table.data
+            partition = self.partition_of(key)
+            entry = (read_partition(store, partition, key, encode_key(store, key)), partition)
+            self._cache.put(key, *entry)
+        return entry
+
+    async def _forget_cached(self, *_: Any, **__: Any) -> None:
+        """The worker's partitions change: other partitions, replayed changelogs."""
+        self._cache.forget()
 
     @property
     def key_partitioner(self) -> str:
@@ -171,13 +194,20 @@ class TableBatch(Generic[V]):
         if key in self._pending:
             return self._pending[key][0]
         writes = table_writes.current()
-        if writes is not None:
+        if writes:  # changes of an earlier block of this batch
             table = self._table.faust_table
             change = writes.get(table, encode_key(table.data, key))
             if change is not None:
                 return change.value  # type: ignore[no-any-return]
-        stored = self._table.get(key)
+        stored = self._stored(key)
         return self._table.default() if stored is None else stored
+
+    def _stored(self, key: Any) -> V | None:
+        return self._table.stored(key)[0]  # type: ignore[no-any-return]
+
+    def _cache(self) -> ValueCache | None:
+        """Where stored values of this block's table are kept (None: nowhere)."""
+        return self._table._cache
 
     def set(self, message: Message[Any], key: Any, value: V) -> None:
         """Set `key` to `value` because of `message` (its partition gets the change).
@@ -190,7 +220,9 @@ class TableBatch(Generic[V]):
         its placement matches, instead of silently corrupting the table.
         """
         table = self._table
-        expected = table.partition_of(key)
+        cache = self._cache()
+        entry = None if cache is None else cache.get(key)
+        expected = table.partition_of(key) if entry is None else entry[1]
         if expected != message.partition:
             raise misplaced_key(message, key, table.name, table.placement_key(key), expected,
                                 table.partition_count, table.key_partitioner, table.source)
@@ -221,9 +253,11 @@ class TableBatch(Generic[V]):
                              "handler: use table.batch() inside a @batch_agent handler")
         table = self._table.faust_table
         store = table.data
+        cache = self._cache()
         for key, (value, partition) in self._pending.items():
             writes.put(table_writes.Change(table, partition, key, value,
-                                           encode_key(store, key), encode_value(store, value)))
+                                           encode_key(store, key), encode_value(store, value),
+                                           cache))
         self._pending.clear()
 
 

@@ -403,6 +403,12 @@ class WindowBatch(TableBatch[V]):
         # here of (key, window) pairs.
         super().__init__(table)  # type: ignore[arg-type]
 
+    def _stored(self, key: Any) -> V | None:
+        return self._table.get(key)
+
+    def _cache(self) -> None:
+        return None  # windows are read through Faust's windowed table
+
     def update(self, message: Message[Any], key: Any, change: Callable[[V], V]) -> V:
         """Apply `change` to `key`'s value in every window containing the record's time;
         return the value of the latest of them.

@@ -31,6 +31,7 @@ from faust.types import TP
 
 from streams._faust import store as faust_store
 from streams._faust.tables import track_window_expiry
+from streams.state.cache import ValueCache, forget_all
 
 _CURRENT: ContextVar[PendingWrites | None] = ContextVar("streams_pending_writes", default=None)
 
@@ -45,6 +46,7 @@ class Change:
     value: Any
     key_bytes: bytes
     value_bytes: bytes
+    cache: ValueCache | None = None  # the table's cache, given the value once it is stored
 
 
 class PendingWrites:
@@ -67,6 +69,7 @@ class PendingWrites:
 
     def rollback(self, savepoint: dict[tuple[str, bytes], Change]) -> None:
         self._changes = savepoint
+        forget_all()  # the failed call may have changed cached values in place
 
     async def commit(self, app: Any) -> None:
         """Changelog first (acknowledged), then the local stores and their offsets."""
@@ -95,6 +98,8 @@ class PendingWrites:
                 for change in changes])
             for change in changes:  # a windowed table: its expiry timer's index
                 track_window_expiry(table, change.key, change.partition)
+                if change.cache is not None:
+                    change.cache.put(change.key, change.value, change.partition)
         for (_, tp), (table, offset) in highest.items():
             _persist_offset(app, table.data, tp, offset)
         self._changes.clear()

@@ -1,0 +1,56 @@
+"""Recent values of a per-key table, in memory, in front of its RocksDB databases.
+
+A batch handler reads a key before it sets it; reading RocksDB and decoding the value
+every time cost more than the handler's own work. The cache holds, per key, the value the
+store has (None: the store has no value) and the key's partition, for the last
+`TABLE_CACHE_SIZE` keys read or written (the oldest is dropped first).
+
+It only ever holds what the store holds: values enter when they are read from the store
+or after their changelog records were acknowledged and written to the store (see
+streams.state.writes). Everything is forgotten when the worker's partitions change (a
+rebalance: standby or recovered partitions were written by changelog replay, not here)
+and when a handler call fails (it may have changed a cached value in place before
+raising; the retried call must start from the store).
+"""
+
+from __future__ import annotations
+
+import weakref
+from typing import Any
+
+#: A cache entry: (the stored value or None, the key's partition).
+Entry = tuple[Any, int]
+
+_ALL: weakref.WeakSet[ValueCache] = weakref.WeakSet()
+
+
+class ValueCache:
+    """Up to `size` keys of one table; `size=0` keeps nothing."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._entries: dict[Any, Entry] = {}
+        _ALL.add(self)
+
+    def get(self, key: Any) -> Entry | None:
+        return self._entries.get(key)
+
+    def put(self, key: Any, value: Any, partition: int) -> None:
+        entries = self._entries
+        if key not in entries and len(entries) >= self.size:
+            if not self.size:
+                return
+            del entries[next(iter(entries))]
+        entries[key] = (value, partition)
+
+    def forget(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def forget_all() -> None:
+    """Empty every table's cache (a handler call failed)."""
+    for cache in list(_ALL):
+        cache.forget()
