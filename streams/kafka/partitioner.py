@@ -21,6 +21,7 @@ aiokafka's `murmur2` is a port of `org.apache.kafka.common.utils.Utils.murmur2`,
 
 from __future__ import annotations
 
+import functools
 import itertools
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -103,9 +104,14 @@ def setting_for_hash(hash_name: str) -> str:
     return _SETTING_FOR_HASH[hash_name]
 
 
+@functools.lru_cache(maxsize=65_536)
 def key_partition(key: bytes, partition_count: int, partitioner: str = "murmur2") -> int:
     """The partition `partitioner` picks for `key` among `partition_count` (by default
-    Kafka's Java client's murmur2)."""
+    Kafka's Java client's murmur2).
+
+    Remembered for the most recent keys: aiokafka's murmur2 is pure Python (~10 µs a key),
+    and a worker sees the same keys again and again (sink records, table keys).
+    """
     return PARTITIONER_HASHES[hash_of(partitioner)](key, partition_count)
 
 

@@ -133,3 +133,13 @@ def test_usable_as_aiokafka_partitioner_callable() -> None:
     partitioner = Partitioner()
     assert partitioner(b"user-42", [2, 0, 1], [0, 1]) == 1
     assert [partitioner(None, [0, 1], [0, 1]) for _ in range(4)] == [0, 1, 0, 1]
+
+
+def test_a_key_seen_before_is_not_hashed_again() -> None:
+    from aiokafka.partitioner import murmur2
+
+    first = key_partition(b"customer-cached", 12)
+    hits = key_partition.cache_info().hits
+    assert key_partition(b"customer-cached", 12) == first
+    assert key_partition.cache_info().hits == hits + 1
+    assert key_partition(b"customer-cached", 7) == (murmur2(b"customer-cached") & 0x7FFFFFFF) % 7
