@@ -12,12 +12,12 @@ partition to its open transaction) apply as for single sends.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-#: (partition, key, value, headers)
-Record = tuple[int, bytes | None, bytes | None, Sequence[tuple[str, bytes]]]
+#: (partition, key, value, headers); aiokafka's batch builder wants the headers as a list
+Record = tuple[int, bytes | None, bytes | None, list[tuple[str, bytes]]]
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ Why not Faust's `table[key] = value`: it sends each change through Faust's produ
 buffer (a queue, a task switch and an event per record) and writes RocksDB and the
 persisted offset once per change; for batches that cost more than everything else the
 agent did. Here the changelog records go straight to the producer Faust itself uses (the
-transactional one under exactly-once), and the store gets one write per partition.
+transactional one under exactly-once) as one record batch per partition (see
+streams.kafka.record_batches), and the store gets one write per partition.
 
 A handler call that raises leaves nothing behind: `BatchProcessor` takes a `savepoint`
 before each call and rolls back to it, so a retried call starts from the same state.
@@ -20,7 +21,6 @@ before each call and rolls back to it, so a retried call starts from the same st
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import Iterator
 from contextvars import ContextVar
@@ -30,7 +30,10 @@ from typing import Any
 from faust.types import TP
 
 from streams._faust import store as faust_store
+from streams._faust.producers import aiokafka_producer
 from streams._faust.tables import track_window_expiry
+from streams.kafka.record_batches import SentBatch, send_batches
+from streams.processing.transactions import current_transactional_id
 from streams.state.cache import ValueCache, forget_all
 
 _CURRENT: ContextVar[PendingWrites | None] = ContextVar("streams_pending_writes", default=None)
@@ -75,21 +78,21 @@ class PendingWrites:
         """Changelog first (acknowledged), then the local stores and their offsets."""
         if not self._changes:
             return
-        producer = await app.maybe_start_producer()
-        sent = []
-        for change in self._changes.values():
-            topic = change.table.changelog_topic.get_topic_name()
-            sent.append(await producer.send(topic, change.key_bytes, change.value_bytes,
-                                            change.partition, None, None))
-        results = await asyncio.gather(*sent)
-        highest: dict[tuple[str, TP], tuple[Any, int]] = {}
+        producer = await aiokafka_producer(app, current_transactional_id())
         by_store: dict[str, list[Change]] = {}
-        for change, metadata in zip(self._changes.values(), results, strict=True):
-            tp = TP(metadata.topic, metadata.partition)
-            stored = highest.get((change.table.name, tp))
-            if stored is None or metadata.offset > stored[1]:
-                highest[(change.table.name, tp)] = (change.table, metadata.offset)
+        for change in self._changes.values():
             by_store.setdefault(change.table.name, []).append(change)
+        sent: list[tuple[Any, str, list[SentBatch]]] = []
+        for changes in by_store.values():
+            table = changes[0].table
+            topic = table.changelog_topic.get_topic_name()
+            records = [(c.partition, c.key_bytes, c.value_bytes, []) for c in changes]
+            sent.append((table, topic, await send_batches(producer, topic, records)))
+        highest: dict[tuple[str, TP], tuple[Any, int]] = {}
+        for table, topic, batches in sent:
+            for batch in batches:  # in order per partition: the last one is the highest
+                highest[(table.name, TP(topic, batch.partition))] = (
+                    table, await batch.last_offset())
         for changes in by_store.values():
             table = changes[0].table
             faust_store.write(table.data, [

@@ -14,6 +14,8 @@ class FakeBatch:
         self.records: list[tuple[Any, Any, Any]] = []
 
     def append(self, *, key: Any, value: Any, timestamp: Any, headers: Any) -> object | None:
+        if not isinstance(headers, list):  # as aiokafka's (Cython) batch builder
+            raise TypeError("Argument 'headers' has incorrect type")
         if len(self.records) >= self.room:
             return None
         self.records.append((key, value, headers))
