@@ -14,10 +14,20 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 #: (partition, key, value, headers); aiokafka's batch builder wants the headers as a list
 Record = tuple[int, bytes | None, bytes | None, list[tuple[str, bytes]]]
+
+
+class BatchProducer(Protocol):
+    """What `send_batches` needs of a producer: aiokafka's `AIOKafkaProducer` has it."""
+
+    def create_batch(self) -> Any: ...
+
+    async def send_batch(self, batch: Any, topic: str, *, partition: int) -> Any: ...
+
+    async def partitions_for(self, topic: str) -> Any: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +44,8 @@ class SentBatch:
         return int(metadata.offset) + self.count - 1
 
 
-async def send_batches(producer: Any, topic: str, records: Iterable[Record]) -> list[SentBatch]:
+async def send_batches(producer: BatchProducer, topic: str, records: Iterable[Record],
+                       ) -> list[SentBatch]:
     """Hand `records` to the aiokafka `producer` as record batches, in order per partition.
 
     Returns once every batch is queued (waiting for room in the producer's queue, as

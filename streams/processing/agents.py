@@ -23,7 +23,7 @@ import asyncio
 import logging
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +39,7 @@ from streams.errors import (
 )
 from streams.kafka.partitioner import Partitioner
 from streams.kafka.publisher import Outgoing, encode_headers, encode_value
-from streams.kafka.record_batches import send_batches
+from streams.kafka.record_batches import BatchProducer, send_batches
 from streams.observability import metrics
 from streams.processing.consumer import BatchingConsumer
 from streams.processing.dead_letters import DeadLetterSink, dead_letter_topic_name
@@ -118,7 +118,7 @@ class BatchAgent:
             dead_letters=(DeadLetterSink(_raw_topic(app, dead_letter_topic_name(self.topic),
                                                     settings))
                           if self.dead_letter else None),
-            sink=SinkTopic(app, _raw_topic(app, self.sink, settings)) if self.sink else None,
+            sink=_worker_sink(app, self.sink, settings) if self.sink else None,
             transient=self.transient,
             transient_deadline_s=settings.transient_retry_deadline_s or None,
             # Faust suspends the flow when partitions are revoked and on shutdown
@@ -209,19 +209,20 @@ class SinkTopic:
 
     The records go to the producer as one record batch per partition (see
     streams.kafka.record_batches), and the acknowledgements are awaited once per batch,
-    not once per record. Under exactly-once the producer is the transactional one of the
-    batch part being processed, so the records are part of its transaction. Keyed records
-    land on their key's murmur2 partition, keyless ones round-robin.
+    not once per record. `producer` gives the producer to send with: in a worker, Faust's,
+    and under exactly-once the transactional one of the batch part being processed, so the
+    records are part of its transaction. Records without a partition are placed by
+    `partitioner` (keyed: the topic's key partitioner; keyless: round-robin).
     """
 
-    def __init__(self, app: faust.App, topic: Any) -> None:
-        self.app = app
-        self.topic = topic
-        self.name: str = topic.get_topic_name()
-        self._partitioner = Partitioner()
+    def __init__(self, name: str, producer: Callable[[], Awaitable[BatchProducer]],
+                 partitioner: Partitioner) -> None:
+        self.name = name
+        self._producer = producer
+        self._partitioner = partitioner
 
     async def send_all(self, outputs: Sequence[Any]) -> None:
-        producer = await aiokafka_producer(self.app, current_transactional_id())
+        producer = await self._producer()
         partitions = sorted(await producer.partitions_for(self.name))
         records = []
         for output in outputs:
@@ -234,6 +235,17 @@ class SinkTopic:
                             encode_headers(record.headers)))
         sent = await send_batches(producer, self.name, records)
         await asyncio.gather(*(batch.future for batch in sent))
+
+
+def _worker_sink(app: faust.App, name: str, settings: Settings) -> SinkTopic:
+    """The sink `name` of a worker: declared as a topic of the app, sent through Faust's
+    producer (the batch part's transactional one under exactly-once)."""
+    _raw_topic(app, name, settings)  # declared, so the worker creates it
+
+    async def producer() -> BatchProducer:
+        return await aiokafka_producer(app, current_transactional_id())  # type: ignore[no-any-return]
+
+    return SinkTopic(name, producer, Partitioner(settings.key_partitioner_for))
 
 
 def _as_outgoing(output: Any) -> Outgoing:

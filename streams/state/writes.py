@@ -32,7 +32,7 @@ from faust.types import TP
 from streams._faust import store as faust_store
 from streams._faust.producers import aiokafka_producer
 from streams._faust.tables import track_window_expiry
-from streams.kafka.record_batches import SentBatch, send_batches
+from streams.kafka.record_batches import BatchProducer, Record, SentBatch, send_batches
 from streams.processing.transactions import current_transactional_id
 from streams.state.cache import ValueCache, forget_all
 
@@ -74,11 +74,16 @@ class PendingWrites:
         self._changes = savepoint
         forget_all()  # the failed call may have changed cached values in place
 
-    async def commit(self, app: Any) -> None:
-        """Changelog first (acknowledged), then the local stores and their offsets."""
+    async def commit(self, app: Any, producer: BatchProducer | None = None) -> None:
+        """Changelog first (acknowledged), then the local stores and their offsets.
+
+        The changelog records go through `producer`, by default Faust's (the batch part's
+        transactional one under exactly-once).
+        """
         if not self._changes:
             return
-        producer = await aiokafka_producer(app, current_transactional_id())
+        if producer is None:
+            producer = await aiokafka_producer(app, current_transactional_id())
         by_store: dict[str, list[Change]] = {}
         for change in self._changes.values():
             by_store.setdefault(change.table.name, []).append(change)
@@ -86,7 +91,8 @@ class PendingWrites:
         for changes in by_store.values():
             table = changes[0].table
             topic = table.changelog_topic.get_topic_name()
-            records = [(c.partition, c.key_bytes, c.value_bytes, []) for c in changes]
+            records: list[Record] = [(c.partition, c.key_bytes, c.value_bytes, [])
+                                     for c in changes]
             sent.append((table, topic, await send_batches(producer, topic, records)))
         highest: dict[tuple[str, TP], tuple[Any, int]] = {}
         for table, topic, batches in sent:

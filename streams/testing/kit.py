@@ -37,12 +37,12 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
 
 import faust
 
 from streams.backoff import Backoff
-from streams.kafka.partitioner import KEY_PARTITIONERS, key_partition
+from streams.kafka.partitioner import KEY_PARTITIONERS, Partitioner, key_partition
 from streams.kafka.publisher import encode_headers, encode_value
 from streams.processing.agents import BatchAgent, SinkTopic
 from streams.processing.dead_letters import dead_letter_headers, dead_letter_topic_name
@@ -179,7 +179,7 @@ async def run_agent_async(agent: BatchAgent, records: Iterable[Record | tuple[An
         else agent.max_retries,
         backoff=agent.backoff or Backoff(initial=defaults.retry_backoff_ms / 1000),
         dead_letters=_DeadLetters(run) if agent.dead_letter else None,
-        sink=SinkTopic(_SinkTopic(run)) if agent.sink else None,
+        sink=_sink(run, agent.sink, partitions, partitioner) if agent.sink else None,
         sleep=sleep,
         transient=agent.transient,
         transient_deadline_s=defaults.transient_retry_deadline_s or None,
@@ -190,7 +190,7 @@ async def run_agent_async(agent: BatchAgent, records: Iterable[Record | tuple[An
         writes = table_writes.PendingWrites()
         with table_writes.collecting(writes):
             await processor.process(events[start:start + size])
-        await writes.commit(app)
+        await writes.commit(app, app.changelog)
     return run
 
 
@@ -249,17 +249,45 @@ def _done(value: Any) -> asyncio.Future[Any]:
     return future
 
 
-class _SinkTopic:
-    """The sink topic as `SinkTopic` writes to it."""
+class _Batch:
+    """A record batch as aiokafka's producer builds it (`create_batch`)."""
 
-    def __init__(self, run: AgentRun) -> None:
+    def __init__(self) -> None:
+        self.records: list[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]] = []
+
+    def append(self, *, key: bytes | None, value: bytes | None, timestamp: float | None,
+               headers: list[tuple[str, bytes]]) -> object:
+        self.records.append((key, value, headers))
+        return self
+
+
+class _SinkProducer:
+    """The producer `SinkTopic` writes the sink records with."""
+
+    def __init__(self, run: AgentRun, partitions: int) -> None:
         self.run = run
+        self.partitions = partitions
 
-    async def send(self, *, key: bytes | None, value: bytes | None,
-                   headers: list[tuple[str, bytes]], partition: int | None,
-                   ) -> asyncio.Future[Any]:
-        self.run.sink.append(SinkRecord(key, value, dict(headers), partition))
+    async def partitions_for(self, topic: str) -> set[int]:
+        return set(range(self.partitions))
+
+    def create_batch(self) -> _Batch:
+        return _Batch()
+
+    async def send_batch(self, batch: _Batch, topic: str, *, partition: int
+                         ) -> asyncio.Future[Any]:
+        for key, value, headers in batch.records:
+            self.run.sink.append(SinkRecord(key, value, dict(headers), partition))
         return _done(None)
+
+
+def _sink(run: AgentRun, topic: str, partitions: int, partitioner: str) -> SinkTopic:
+    producer = _SinkProducer(run, partitions)
+
+    async def get_producer() -> _SinkProducer:
+        return producer
+
+    return SinkTopic(topic, get_producer, Partitioner(lambda _: partitioner))
 
 
 class _DeadLetters:
@@ -297,12 +325,19 @@ class _Changelog:
         self.run = run
         self.offsets: dict[tuple[str, int], int] = {}
 
-    async def send(self, topic: str, key: bytes, value: bytes | None, partition: int,
-                   timestamp: float | None, headers: Any) -> asyncio.Future[Any]:
-        offset = self.offsets.get((topic, partition), 0)
-        self.offsets[(topic, partition)] = offset + 1
-        self.run.changelog.append((topic, partition, key, value))
-        return _done(_Delivered(topic, partition, offset))
+    async def partitions_for(self, topic: str) -> set[int]:
+        raise NotImplementedError  # table changes carry their partition
+
+    def create_batch(self) -> _Batch:
+        return _Batch()
+
+    async def send_batch(self, batch: _Batch, topic: str, *, partition: int
+                         ) -> asyncio.Future[Any]:
+        base = self.offsets.get((topic, partition), 0)
+        self.offsets[(topic, partition)] = base + len(batch.records)
+        for key, value, _ in batch.records:
+            self.run.changelog.append((topic, partition, cast(bytes, key), value))
+        return _done(_Delivered(topic, partition, base))
 
 
 class _KitApp(faust.App):
