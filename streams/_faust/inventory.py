@@ -219,6 +219,15 @@ INVENTORY: tuple[PrivateName, ...] = (
         upstream='a stop(timeout) on AIOKafkaProducer that gives up in-flight batches',
     ),
     PrivateName(
+        'faust.transport.drivers.aiokafka:Producer', '_ensure_producer', 'call',
+        used_in='streams/_faust/producers.py aiokafka_producer',
+        why=("the started aiokafka producer behind Faust's, to hand it a batch's sink and "
+             'changelog records as record batches (one future per batch, not per record)'),
+        upstream="a bulk send on Faust's producer, or a public accessor of its client",
+        signature='(self) -> aiokafka.producer.producer.AIOKafkaProducer',
+        source_sha256='5592a4bbdf2513253f98233a4eac931ded2a531a86f269cddcc33bc3f5827db5',
+    ),
+    PrivateName(
         'faust.transport.drivers.aiokafka:Producer', '_transaction_producers', 'read',
         used_in='streams/_faust/transactions.py transaction_producer, started_transactional_ids',
         why=('the aiokafka producer Faust keeps for a transactional id, to commit each '

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from streams._faust.transactions import transaction_producer
+
 
 async def aiokafka_producer(app: Any, transactional_id: str | None = None) -> Any:
     """The started `AIOKafkaProducer` Faust sends with: the transactional producer of
@@ -14,9 +16,8 @@ async def aiokafka_producer(app: Any, transactional_id: str | None = None) -> An
     """
     if transactional_id is None:
         return (await app.maybe_start_producer())._ensure_producer()
-    # under exactly-once `maybe_start_producer` answers the consumer's transaction manager
-    client = app.producer._transaction_producers.get(transactional_id)
+    client = transaction_producer(app, transactional_id)
     if client is None:
         raise LookupError(f"no transactional producer {transactional_id} (its partition was "
-                           "revoked, or a newer owner fenced it)")
+                          "revoked, or a newer owner fenced it)")
     return client

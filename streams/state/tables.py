@@ -70,7 +70,8 @@ class PerKeyTable(Generic[V]):
     source: str | None = None
     _table: Any = field(default=None, init=False, repr=False)
     _partitioner: str = field(default="murmur2", init=False, repr=False)
-    _cache: ValueCache = field(default_factory=lambda: ValueCache(0), init=False, repr=False)
+    value_cache: ValueCache = field(default_factory=lambda: ValueCache(0), init=False,
+                                    repr=False)
 
     def __post_init__(self) -> None:
         if self.register:
@@ -93,7 +94,7 @@ class PerKeyTable(Generic[V]):
             help=self.help,
         )
         settings = getattr(app, "platform_settings", None)
-        self._cache = ValueCache(settings.table_cache_size if settings is not None else 0)
+        self.value_cache = ValueCache(settings.table_cache_size if settings is not None else 0)
         app.on_partitions_revoked.connect(self._forget_cached)
         app.on_partitions_assigned.connect(self._forget_cached)
         if self.key_type is str:
@@ -127,17 +128,17 @@ class PerKeyTable(Generic[V]):
 
         The value is read from the key's own partition database only.
         """
-        entry = self._cache.get(key)
+        entry = self.value_cache.get(key)
         if entry is None:
             store = self.faust_table.data
             partition = self.partition_of(key)
             entry = (read_partition(store, partition, key, encode_key(store, key)), partition)
-            self._cache.put(key, *entry)
+            self.value_cache.put(key, *entry)
         return entry
 
     async def _forget_cached(self, *_: Any, **__: Any) -> None:
         """The worker's partitions change: other partitions, replayed changelogs."""
-        self._cache.forget()
+        self.value_cache.forget()
 
     @property
     def key_partitioner(self) -> str:
@@ -207,7 +208,7 @@ class TableBatch(Generic[V]):
 
     def _cache(self) -> ValueCache | None:
         """Where stored values of this block's table are kept (None: nowhere)."""
-        return self._table._cache
+        return self._table.value_cache
 
     def set(self, message: Message[Any], key: Any, value: V) -> None:
         """Set `key` to `value` because of `message` (its partition gets the change).

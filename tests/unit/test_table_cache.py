@@ -40,7 +40,7 @@ def test_the_size_comes_from_the_setting() -> None:
     totals = PerKeyTable("sized", value_type=Totals, default=Totals, register=False)
     create_app(Settings.from_env({"TABLE_STORE": "memory", "APP_ID": "unit-sized",
                                   "TABLE_CACHE_SIZE": "7"}), agents=[], tables=[totals])
-    assert totals._cache.size == 7
+    assert totals.value_cache.size == 7
 
 
 async def test_a_failed_call_that_changed_a_cached_value_in_place_counts_once(tmp_path) -> None:
@@ -70,7 +70,7 @@ async def test_a_failed_call_that_changed_a_cached_value_in_place_counts_once(tm
             await agent.put(key=b"k", value=json.dumps({"i": i}).encode(),
                             partition=partition, wait=False)
         await wait_until(lambda: len(producer.sent) == 1)
-        assert totals._cache.get("k") is not None  # the stored value is cached
+        assert totals.value_cache.get("k") is not None  # the stored value is cached
         for i in range(3):
             await agent.put(key=b"k", value=json.dumps({"i": i}).encode(),
                             partition=partition, wait=False)
