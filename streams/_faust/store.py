@@ -44,7 +44,15 @@ class RawWrite:
 
 
 def encode_key(store: Store, key: Any) -> bytes:
-    """`key` as the store and the changelog hold it."""
+    """`key` as the store and the changelog hold it.
+
+    A str key of a table whose key type is str is its UTF-8 bytes: Faust's serializer
+    registry picks the raw codec for `typ=str` whatever the table's key serializer
+    (`Registry._serializer`), and the raw codec encodes str as UTF-8. Taken directly, as
+    this runs for every key a handler reads or writes.
+    """
+    if type(key) is str and store.key_type is str:
+        return key.encode()
     return store._encode_key(key)
 
 

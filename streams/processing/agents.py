@@ -44,9 +44,14 @@ from streams.observability import metrics
 from streams.processing.consumer import BatchingConsumer
 from streams.processing.dead_letters import DeadLetterSink, dead_letter_topic_name
 from streams.processing.models import check_decodable
+from streams.processing.pipeline import BatchPipeline, PipelineStopped
 from streams.processing.processor import BatchProcessor, Handler
 from streams.processing.reader import BatchReader
-from streams.processing.transactions import current_transactional_id, in_transactions
+from streams.processing.transactions import (
+    current_transactional_id,
+    in_transactions,
+    transactions_enabled,
+)
 from streams.settings import Settings
 from streams.state import writes as table_writes
 
@@ -134,8 +139,27 @@ class BatchAgent:
             await writes.commit(app)
 
         # exactly_once: one transaction per source partition of the batch, holding its
-        # sink records, dead letters, changelog records and offsets (see transactions.py)
+        # sink records, dead letters, changelog records and offsets (see transactions.py);
+        # at_least_once: the next batch is handled while one is acknowledged (pipeline.py)
+        pipelined = not transactions_enabled(app)
         process = in_transactions(app, process_with_tables)
+
+        def acknowledge(events: Sequence[Any]) -> None:
+            _ack_all(events, self.name)
+
+        async def fail(exc: BaseException) -> None:
+            # A batch that cannot be finished (handler failed without dead letters, dead
+            # letters, sink or changelog not acknowledged, transaction not committed) must
+            # not be acked: the worker stops and the batch is read again after a restart.
+            if isinstance(exc, HandlerFailedError | TransactionFailedError
+                          | TransientDeadlineError):
+                log.critical("%s", exc, extra={"agent": self.name})
+            else:
+                log.critical("agent %s: batch could not be completed: %r; the worker "
+                             "stops, nothing of the batch is committed", self.name, exc,
+                             extra={"agent": self.name})
+            _exit_unless_stopped(settings.shutdown_timeout_s + 15)
+            await app.crash(exc)
 
         async def consume(stream: Any) -> None:
             # Iterating a topic channel registers it with the conductor (the subscription);
@@ -144,33 +168,32 @@ class BatchAgent:
             if isinstance(app.consumer, BatchingConsumer):
                 app.consumer.deliver_to(self.topic, channel.queue)
             reader = BatchReader(app, channel, batch_size, within)
-            while True:
-                try:
-                    events = await reader.next_batch()
-                except StopAsyncIteration:  # the agent's stream is stopping
-                    return
-                try:
-                    await process(events)
-                except BatchAbandoned as exc:
-                    # not acked: the partitions' next owner (or a restart) handles it
-                    log.warning("%s", exc, extra={"agent": self.name})
-                    continue
-                except Exception as exc:
-                    # A batch that cannot be finished (handler failed without dead letters,
-                    # dead letters, sink or changelog not acknowledged, transaction not
-                    # committed) must not be acked: the worker stops and the batch is read
-                    # again after a restart.
-                    if isinstance(exc, HandlerFailedError | TransactionFailedError
-                                  | TransientDeadlineError):
-                        log.critical("%s", exc, extra={"agent": self.name})
-                    else:
-                        log.critical("agent %s: batch could not be completed: %r; the worker "
-                                     "stops, nothing of the batch is committed", self.name, exc,
-                                     extra={"agent": self.name})
-                    _exit_unless_stopped(settings.shutdown_timeout_s + 15)
-                    await app.crash(exc)
-                    raise
-                _ack_all(events, self.name)
+            pipeline = BatchPipeline(app, processor, acknowledge, fail) if pipelined else None
+            try:
+                while True:
+                    try:
+                        events = await reader.next_batch()
+                    except StopAsyncIteration:  # the agent's stream is stopping
+                        if pipeline is not None:
+                            await pipeline.drain()
+                        return
+                    try:
+                        if pipeline is not None:
+                            await pipeline.submit(events)
+                        else:
+                            await process(events)
+                            acknowledge(events)
+                    except BatchAbandoned as exc:
+                        # not acked: the partitions' next owner (or a restart) handles it
+                        log.warning("%s", exc, extra={"agent": self.name})
+                    except PipelineStopped:
+                        return  # an earlier batch failed; the worker is stopping
+                    except Exception as exc:
+                        await fail(exc)
+                        raise
+            finally:
+                if pipeline is not None:
+                    pipeline.cancel()
 
         consume.__name__ = consume.__qualname__ = self.name.replace(".", "_")
         self._agent = app.agent(source, name=self.name, concurrency=self.concurrency)(consume)
@@ -221,7 +244,8 @@ class SinkTopic:
         self._producer = producer
         self._partitioner = partitioner
 
-    async def send_all(self, outputs: Sequence[Any]) -> None:
+    async def send(self, outputs: Sequence[Any]) -> Awaitable[object]:
+        """Hand `outputs` to the producer; the result waits for their acknowledgement."""
         producer = await self._producer()
         partitions = sorted(await producer.partitions_for(self.name))
         records = []
@@ -234,7 +258,7 @@ class SinkTopic:
             records.append((partition, key, encode_value(record.value),
                             encode_headers(record.headers)))
         sent = await send_batches(producer, self.name, records)
-        await asyncio.gather(*(batch.future for batch in sent))
+        return asyncio.gather(*(batch.future for batch in sent))
 
 
 def _worker_sink(app: faust.App, name: str, settings: Settings) -> SinkTopic:

@@ -12,7 +12,8 @@
    fails on its own is dead-lettered with the error (a table key on the wrong partition
    is also counted by streams.state.placement). Without a dead-letter topic nothing is
    split: `HandlerFailedError` stops the worker before anything of the batch is acked.
-4. Records the successful calls returned are published to the sink topic.
+4. Records the successful calls returned are handed to the sink topic's producer
+   (`start`), or also acknowledged (`process`).
 
 Table changes a call made (streams.state.writes) are rolled back when it raises, so every
 record's changes count once, from the one call that handled it.
@@ -52,7 +53,8 @@ class DeadLetters(Protocol):
 
 
 class Sink(Protocol):
-    async def send_all(self, outputs: Sequence[Any]) -> None: ...
+    async def send(self, outputs: Sequence[Any]) -> Awaitable[object]:
+        """Hand `outputs` to the producer; return what waits for their acknowledgement."""
 
 
 @dataclass
@@ -81,10 +83,16 @@ class BatchProcessor:
 
     async def process(self, events: Sequence[Any]) -> None:
         """Handle every event of the batch, or raise `HandlerFailedError` (or
-        `TransientWaitEnded`: the batch stopped waiting on a transient failure)."""
+        `TransientWaitEnded`: the batch stopped waiting on a transient failure); returns
+        once the sink records are acknowledged."""
+        await (await self.start(events))
+
+    async def start(self, events: Sequence[Any]) -> Awaitable[object]:
+        """As `process`, but returns once the sink records are handed to the producer:
+        the result waits for their acknowledgement."""
         messages = await self._decode(events)
         if not messages:
-            return
+            return _done()
         started = time.perf_counter()
         metrics.CONSUMER_BATCH_SIZE.labels(self.agent).observe(len(messages))
         try:
@@ -101,7 +109,8 @@ class BatchProcessor:
             metrics.CONSUMER_BATCH_SECONDS.labels(self.agent).observe(
                 time.perf_counter() - started)
         if outputs and self.sink is not None:
-            await self.sink.send_all(outputs)
+            return await self.sink.send(outputs)
+        return _done()
 
     async def _decode(self, events: Sequence[Any]) -> list[Message[Any]]:
         messages = []
@@ -166,6 +175,13 @@ class BatchProcessor:
         metrics.DEAD_LETTERS.labels(record.topic, type(error).__name__).inc()
         if isinstance(error, KeyPlacementError):
             MISPLACED.record(error)
+
+
+def _done() -> asyncio.Future[object]:
+    """Nothing to wait for."""
+    done: asyncio.Future[object] = asyncio.get_running_loop().create_future()
+    done.set_result(None)
+    return done
 
 
 class _Failed(Exception):

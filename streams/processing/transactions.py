@@ -178,13 +178,18 @@ def _track_changelog(table: Any) -> None:
     on_changelog_send(table, track)
 
 
+def transactions_enabled(app: Any) -> bool:
+    """Whether `app` processes exactly-once (each batch part in a transaction)."""
+    return bool(app.conf.processing_guarantee.value == EXACTLY_ONCE)
+
+
 def in_transactions(app: Any, process: Callable[[Sequence[Any]], Awaitable[None]]
                     ) -> Callable[[Sequence[Any]], Awaitable[None]]:
     """`process` for exactly-once: each source partition's part of a batch in a transaction.
 
     With at_least_once, `process` is returned unchanged.
     """
-    if app.conf.processing_guarantee.value != EXACTLY_ONCE:
+    if not transactions_enabled(app):
         return process
     locks: dict[str, asyncio.Lock] = {}
     positions = SourcePositions(app, app.broker_reader)

@@ -195,7 +195,7 @@ class TableBatch(Generic[V]):
         if key in self._pending:
             return self._pending[key][0]
         writes = table_writes.current()
-        if writes:  # changes of an earlier block of this batch
+        if writes is not None:  # changes of an earlier block, or of the batch in flight
             table = self._table.faust_table
             change = writes.get(table, encode_key(table.data, key))
             if change is not None:

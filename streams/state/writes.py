@@ -15,6 +15,11 @@ agent did. Here the changelog records go straight to the producer Faust itself u
 transactional one under exactly-once) as one record batch per partition (see
 streams.kafka.record_batches), and the store gets one write per partition.
 
+With pipelining (see streams.processing.agents) the next batch is handled while this
+one's acknowledgements are awaited: `commit` is then `send` and, later, `finish`, and
+the next batch's `PendingWrites` reads this one's changes (`previous`) until they are in
+the store.
+
 A handler call that raises leaves nothing behind: `BatchProcessor` takes a `savepoint`
 before each call and rolls back to it, so a retried call starts from the same state.
 """
@@ -55,14 +60,22 @@ class Change:
 class PendingWrites:
     """The changes of one batch, by table and key: the last change of a key wins."""
 
-    def __init__(self) -> None:
+    def __init__(self, previous: PendingWrites | None = None) -> None:
         self._changes: dict[tuple[str, bytes], Change] = {}
+        self._previous = previous
+        self._sent: list[tuple[Any, str, list[SentBatch]]] = []
 
     def put(self, change: Change) -> None:
         self._changes[(change.table.name, change.key_bytes)] = change
 
     def get(self, table: Any, key_bytes: bytes) -> Change | None:
-        return self._changes.get((table.name, key_bytes))
+        """This batch's change of the key, else the previous batch's while that one is
+        still being written (its store write waits for its changelog acknowledgements)."""
+        key = (table.name, key_bytes)
+        change = self._changes.get(key)
+        if change is None and self._previous is not None:
+            change = self._previous._changes.get(key)
+        return change
 
     def __len__(self) -> int:
         return len(self._changes)
@@ -80,27 +93,33 @@ class PendingWrites:
         The changelog records go through `producer`, by default Faust's (the batch part's
         transactional one under exactly-once).
         """
+        await self.send(app, producer)
+        await self.finish(app)
+
+    async def send(self, app: Any, producer: BatchProducer | None = None) -> None:
+        """Hand the changes to the producer as changelog record batches; returns once they
+        are queued, not acknowledged (see `finish`)."""
         if not self._changes:
             return
         if producer is None:
             producer = await aiokafka_producer(app, current_transactional_id())
-        by_store: dict[str, list[Change]] = {}
-        for change in self._changes.values():
-            by_store.setdefault(change.table.name, []).append(change)
-        sent: list[tuple[Any, str, list[SentBatch]]] = []
-        for changes in by_store.values():
-            table = changes[0].table
+        for table, changes in self._by_table():
             topic = table.changelog_topic.get_topic_name()
             records: list[Record] = [(c.partition, c.key_bytes, c.value_bytes, [])
                                      for c in changes]
-            sent.append((table, topic, await send_batches(producer, topic, records)))
+            self._sent.append((table, topic, await send_batches(producer, topic, records)))
+
+    async def finish(self, app: Any) -> None:
+        """Wait for the changelog acknowledgements, then write the local stores and the
+        changelog offsets up to which they are complete."""
+        if not self._changes:
+            return
         highest: dict[tuple[str, TP], tuple[Any, int]] = {}
-        for table, topic, batches in sent:
+        for table, topic, batches in self._sent:
             for batch in batches:  # in order per partition: the last one is the highest
                 highest[(table.name, TP(topic, batch.partition))] = (
                     table, await batch.last_offset())
-        for changes in by_store.values():
-            table = changes[0].table
+        for table, changes in self._by_table():
             faust_store.write(table.data, [
                 faust_store.RawWrite(change.partition, change.key, change.value,
                                      change.key_bytes, change.value_bytes)
@@ -112,6 +131,15 @@ class PendingWrites:
         for (_, tp), (table, offset) in highest.items():
             _persist_offset(app, table.data, tp, offset)
         self._changes.clear()
+        self._sent.clear()
+        self._previous = None
+
+    def _by_table(self) -> list[tuple[Any, list[Change]]]:
+        """(Faust table, its changes), one pair per table."""
+        by_name: dict[str, list[Change]] = {}
+        for change in self._changes.values():
+            by_name.setdefault(change.table.name, []).append(change)
+        return [(changes[0].table, changes) for changes in by_name.values()]
 
 
 def current() -> PendingWrites | None:

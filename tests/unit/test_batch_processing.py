@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable
 from types import SimpleNamespace
 from typing import Any
 
@@ -36,8 +37,11 @@ class RecordingSink:
     def __init__(self) -> None:
         self.outputs: list[Any] = []
 
-    async def send_all(self, outputs: list[Any]) -> None:
+    async def send(self, outputs: list[Any]) -> Awaitable[None]:
         self.outputs.extend(outputs)
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
 
 
 def processor(handler: Any, *, retries: int = 3, dead_letters: Any = None,
