@@ -3,12 +3,16 @@
 `HookedConsumer` overrides three private methods of Faust's consumer and one of its
 consumer thread:
 
-- `_drain_messages`, Faust's fetch loop (faust-streaming 0.15, copied): every record goes
-  to the conductor as `wait_first(callback(record), suspend_flow.wait())`, two tasks and an
-  `asyncio.wait` per record. The copy asks `direct_queues` first and, for topics that have
-  queues, puts the record there itself (`hand_over`); changelogs for which `restores_raw`
-  is true go to `hand_over_changelog`; records of topics with acks enabled pass
-  `admit_source` first. Faust's own gap bookkeeping is left to `admit_source`.
+- `_drain_messages`, Faust's fetch loop (faust-streaming 0.15, copied, with Faust's
+  `getmany` folded in): every record went to the conductor as `wait_first(callback(record),
+  suspend_flow.wait())`, two tasks and an `asyncio.wait` per record, after `getmany` had
+  checked the generation and flow and updated the highwater metric per record. The copy
+  takes each partition's fetched records at once: for topics `direct_queues` has queues
+  for, they pass `admit_sources` together and go to the queues together
+  (`hand_over_all`); other topics keep the per-record path, round-robin between
+  partitions, where changelogs for which `restores_raw` is true go to
+  `hand_over_changelog`, and records of topics with acks enabled pass `admit_sources`
+  first. Faust's own gap bookkeeping is left to `admit_sources`.
 - `_new_offset`, Faust's next offset to commit: consults `may_commit` first.
 - `_new_consumer_thread`: `BrokerHighwaterThread`, whose `_highwaters` asks the broker.
 
@@ -18,7 +22,7 @@ Subclasses (streams.processing.consumer) implement the hooks with public names o
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol, cast
 
 import faust
@@ -81,8 +85,9 @@ class HookedConsumer(AIOKafkaConsumer):
         """Queues that take every record of `topic` directly (None: Faust's conductor)."""
         return None
 
-    def hand_over(self, queues: list[EventQueue], tp: TP, message: Message) -> None:
-        """Put `message` on `queues` (those `direct_queues` returned)."""
+    def hand_over_all(self, queues: list[EventQueue], tp: TP, messages: list[Message]) -> None:
+        """Put `messages` (fetched records of `tp`, in offset order) on `queues` (those
+        `direct_queues` returned)."""
         raise NotImplementedError
 
     def restores_raw(self, topic: str) -> bool:
@@ -93,9 +98,10 @@ class HookedConsumer(AIOKafkaConsumer):
         """Put a changelog record on the tables' recovery queue."""
         raise NotImplementedError
 
-    async def admit_source(self, tp: TP, message: Message) -> bool:
-        """Whether a record of a topic with acks enabled may be delivered."""
-        return True
+    async def admit_sources(self, tp: TP, messages: list[Message]) -> list[Message]:
+        """Those of `messages` (records of `tp` with acks enabled, in offset order) that
+        may be delivered."""
+        return messages
 
     def may_commit(self, tp: TP, head: int, committed: int | None) -> bool:
         """Whether offsets may be committed for `tp` while `head` is the lowest
@@ -138,20 +144,20 @@ class HookedConsumer(AIOKafkaConsumer):
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover
         callback = self.callback
-        getmany = self.getmany
         consumer_should_stop = self._stopped.is_set
         fetcher_should_stop = cast(Service, fetcher)._stopped.is_set
         direct_queues = self.direct_queues
-        hand_over = self.hand_over
+        hand_over_all = self.hand_over_all
         restores_raw = self.restores_raw
         hand_over_changelog = self.hand_over_changelog
-        admit_source = self.admit_source
+        admit_sources = self.admit_sources
+        to_message = self._to_message
+        track_end_offset = self.app.monitor.track_tp_end_offset
 
         get_read_offset = self._read_offset.__getitem__
         set_read_offset = self._read_offset.__setitem__
         set_flag = self.diag.set_flag
         unset_flag = self.diag.unset_flag
-        commit_every = self._commit_every
         acks_enabled_for = self.app.topics.acks_enabled_for
 
         yield_every = 100
@@ -161,34 +167,63 @@ class HookedConsumer(AIOKafkaConsumer):
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
                 set_flag(CONSUMER_FETCHING)
-                ait = cast(AsyncIterator[tuple[TP, Message]], getmany(timeout=1.0))
+                # Faust's `getmany`, by partition: what it did per record (the generation
+                # and flow checks, the highwater metric) is done per partition's records
+                records, active = await self._wait_next_records(1.0)
                 await self.sleep(0)
-                if not self.should_stop:
-                    async for tp, message in ait:
-                        num_since_yield += 1
-                        if num_since_yield > yield_every:
-                            await sleep(0)
-                            num_since_yield = 0
-
-                        offset = message.offset
-                        r_offset = get_read_offset(tp)
-                        if r_offset is None or offset >= r_offset:
-                            if commit_every is not None and self._n_acked >= commit_every:
-                                self._n_acked = 0
-                                await self.commit()
-                            if acks_enabled_for(message.topic) and not await admit_source(
-                                    tp, message):
-                                continue
-                            queues = direct_queues(tp.topic)
-                            if queues:
-                                hand_over(queues, tp, message)
-                            elif restores_raw(tp.topic):
-                                await hand_over_changelog(message)
-                            else:
-                                await self.wait_first(callback(message),
-                                                      self.suspend_flow.wait())
-                            set_read_offset(tp, offset)
+                if records is None or self.should_stop:
                     unset_flag(CONSUMER_FETCHING)
+                    continue
+                if not self.flow_active:
+                    await self.seek_while_flow_stopped()
+                    unset_flag(CONSUMER_FETCHING)
+                    continue
+                generation_id = self.app.consumer_generation_id
+                others: dict[TP, list[Any]] = {}
+                for tp, fetched in records.items():
+                    if not self.flow_active or self.app.consumer_generation_id != generation_id:
+                        break
+                    if not (active is None or tp in active or tp in self._buffered_partitions):
+                        continue
+                    queues = direct_queues(tp.topic)
+                    if not queues:
+                        others[tp] = fetched
+                        continue
+                    track_end_offset(tp, self.highwater(tp))
+                    await self.commit_if_enough_acked()
+                    r_offset = get_read_offset(tp)
+                    messages: list[Message] = [to_message(tp, record) for record in fetched
+                                if r_offset is None or record.offset >= r_offset]
+                    if messages and acks_enabled_for(tp.topic):
+                        messages = await admit_sources(tp, messages)
+                    if messages:
+                        hand_over_all(queues, tp, messages)
+                        set_read_offset(tp, messages[-1].offset)
+                    await sleep(0)
+                # Other topics record by record, round-robin between partitions (Faust's
+                # scheduler), as Faust's getmany and fetch loop did.
+                for tp, record in self.scheduler.iterate(others):
+                    if not self.flow_active or self.app.consumer_generation_id != generation_id:
+                        break
+                    track_end_offset(tp, self.highwater(tp))
+                    message = to_message(tp, record)
+                    num_since_yield += 1
+                    if num_since_yield > yield_every:
+                        await sleep(0)
+                        num_since_yield = 0
+                    offset = message.offset
+                    r_offset = get_read_offset(tp)
+                    if r_offset is None or offset >= r_offset:
+                        await self.commit_if_enough_acked()
+                        if acks_enabled_for(message.topic) and not await admit_sources(
+                                tp, [message]):
+                            continue
+                        if restores_raw(tp.topic):
+                            await hand_over_changelog(message)
+                        else:
+                            await self.wait_first(callback(message), self.suspend_flow.wait())
+                        set_read_offset(tp, offset)
+                unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
                 self.log.info("Broker stopped consumer, shutting down...")
@@ -205,9 +240,41 @@ class HookedConsumer(AIOKafkaConsumer):
         finally:
             unset_flag(CONSUMER_FETCHING)
 
+    async def commit_if_enough_acked(self) -> None:
+        """Faust's commit after every `broker_commit_every` acknowledgements."""
+        commit_every = self._commit_every
+        if commit_every is not None and self._n_acked >= commit_every:
+            self._n_acked = 0
+            await self.commit()
+
+    async def seek_while_flow_stopped(self) -> None:
+        """As Faust's getmany when called while the flow is not active."""
+        try:
+            await self.perform_seek()
+        except Exception as ex:
+            self.log.warning(f"exception performing seek when flow not active {ex}")
+
 
 class HookedTransport(AIOKafkaTransport):
     """Faust's aiokafka transport; subclasses name their `HookedConsumer` as `Consumer`."""
 
     Consumer = HookedConsumer
 
+
+
+def take_nowait(queue: EventQueue, limit: int) -> list[EventT[Any]]:
+    """Up to `limit` events from `queue` at once, as that many `get_nowait` calls would.
+
+    An error thrown into the queue is raised first (as `get_nowait` does). The queue is
+    told of its drop in size once, after the take, so fetching of a partition paused for
+    back-pressure resumes when it is below its low mark. Taken from the queue's deque
+    directly (asyncio's `Queue._get` per item otherwise).
+    """
+    errors = queue._errors
+    if errors:
+        raise errors.popleft()
+    items = cast(Any, queue)._queue
+    taken = [items.popleft() for _ in range(min(limit, len(items)))]
+    cast(Any, queue)._wakeup_next(cast(Any, queue)._putters)
+    queue.maybe_endorse_pressure_drop()
+    return taken

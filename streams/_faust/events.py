@@ -1,13 +1,17 @@
-"""Faust's current event, which table writes read to choose their changelog partition."""
+"""Faust's events: the current one (table writes read it to choose their changelog
+partition), and acknowledging a batch of them."""
 
 from __future__ import annotations
 
 import contextlib
 import weakref
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from faust.streams import _current_event
 from faust.types import EventT
+from faust.types.tuples import ack_lock
+from mode.utils.futures import notify
 
 
 @contextlib.contextmanager
@@ -22,3 +26,42 @@ def event_scope(event: EventT) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
+
+
+def ack_all(consumer: Any, events: Sequence[EventT]) -> None:
+    """`event.ack()` for each of `events` (records of one consumer), under one lock.
+
+    The chain Faust runs per event (`Event.ack` -> `Message.ack` -> `ConsumerMessage.
+    on_final_ack` -> `Consumer.ack`, copied: faust-streaming 0.15) took the ack lock four
+    times and woke the ack waiters once per record; here the lock is taken and the
+    waiters are woken once per batch.
+    """
+    acks_enabled_for = consumer.app.topics.acks_enabled_for
+    committed_offsets = consumer._committed_offset
+    acked_indexes = consumer._acked_index
+    acked_offsets = consumer._acked
+    unacked = consumer._unacked_messages
+    newly_acked = 0
+    with ack_lock:
+        for event in events:
+            message = event.message
+            if message.acked:
+                continue
+            message.refcount = refcount = max(message.refcount - 1, 0)
+            if refcount:
+                continue  # another agent reading the topic still holds it
+            message.acked = True
+            tp = message.tp
+            offset = message.offset
+            if not acks_enabled_for(message.topic):
+                continue
+            committed = committed_offsets[tp]
+            if committed is None or offset >= committed:
+                acked_index = acked_indexes[tp]
+                if offset not in acked_index:
+                    unacked.discard(message)
+                    acked_index.add(offset)
+                    acked_offsets[tp].append(offset)
+                    newly_acked += 1
+        consumer._n_acked += newly_acked
+        notify(consumer._waiting_for_ack)

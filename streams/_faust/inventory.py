@@ -89,6 +89,100 @@ INVENTORY: tuple[PrivateName, ...] = (
         upstream='a public gap API that can include the committed offset itself',
     ),
     PrivateName(
+        'faust.transport.consumer:Consumer', 'getmany', 'copy',
+        used_in='streams/_faust/consumer.py HookedConsumer._drain_messages',
+        why=('folded into the copied fetch loop: its per-record generation, flow and '
+             'partition checks and highwater metric are done once per partition and fetch'),
+        upstream=("a delivery hook in Faust's fetch loop (take a record for a topic directly, "
+                  'or decide whether a fetched record is delivered)'),
+        signature=('(self, timeout: float) -> AsyncIterator[Tuple[faust.types.tuples.TP, '
+                   'faust.types.tuples.Message]]'),
+        source_sha256='4b168d84882a70d6e3e2f9804430a63b92f8fd117d3187cbb4aeb54305bda34e',
+    ),
+    PrivateName(
+        'faust.transport.consumer:Consumer', '_wait_next_records', 'call',
+        used_in='streams/_faust/consumer.py HookedConsumer._drain_messages',
+        why="the fetch of Faust's getmany, whose records the copied fetch loop takes by partition",
+        upstream=("a delivery hook in Faust's fetch loop (take a record for a topic directly, "
+                  'or decide whether a fetched record is delivered)'),
+        signature=('(self, timeout: float) -> Tuple[Optional[Mapping[faust.types.tuples.TP, '
+                   'List[Any]]], Optional[Set[faust.types.tuples.TP]]]'),
+        source_sha256='6218e1969a636b3ff504ad1b8e7ad58a113572e43d746cc96d684ed5153032c6',
+    ),
+    PrivateName(
+        'faust.transport.drivers.aiokafka:Consumer', '_to_message', 'call',
+        used_in='streams/_faust/consumer.py HookedConsumer._drain_messages',
+        why="the fetched record as Faust's ConsumerMessage, as Faust's getmany builds it",
+        upstream=("a delivery hook in Faust's fetch loop (take a record for a topic directly, "
+                  'or decide whether a fetched record is delivered)'),
+        signature=('(self, tp: faust.types.tuples.TP, record: Any) -> '
+                   'faust.types.tuples.ConsumerMessage'),
+        source_sha256='7c24f6511b2fcef7cbfe73526e78de033bfe0df211f1fd30509d699c9deb6ce4',
+    ),
+    PrivateName(
+        'faust.transport.consumer:Consumer', '_buffered_partitions', 'read',
+        used_in='streams/_faust/consumer.py HookedConsumer._drain_messages',
+        why="Faust's getmany delivers records of these partitions too (copied check)",
+        upstream=("a delivery hook in Faust's fetch loop (take a record for a topic directly, "
+                  'or decide whether a fetched record is delivered)'),
+    ),
+    PrivateName(
+        'mode.utils.queues:ThrowableQueue', '_errors', 'read',
+        used_in='streams/_faust/consumer.py take_nowait',
+        upstream='a get_many(n) on mode queues',
+        why='errors thrown into the queue are raised before a bulk take, as by get_nowait',
+    ),
+    PrivateName(
+        'mode.utils.queues:ThrowableQueue', '_queue', 'read, write',
+        used_in='streams/_faust/consumer.py take_nowait',
+        upstream='a get_many(n) on mode queues',
+        why=("a batch agent takes up to a batch of events at once from its queue's deque "
+             '(asyncio.Queue internals: get_nowait per event cost a tenth of a sink job)'),
+    ),
+    PrivateName(
+        'mode.utils.queues:ThrowableQueue', '_putters', 'read',
+        used_in='streams/_faust/consumer.py take_nowait',
+        upstream='a get_many(n) on mode queues',
+        why='wake a waiting putter after a bulk take, as asyncio.Queue.get_nowait does',
+    ),
+    PrivateName(
+        'mode.utils.queues:ThrowableQueue', '_wakeup_next', 'call',
+        used_in='streams/_faust/consumer.py take_nowait',
+        upstream='a get_many(n) on mode queues',
+        why='wake a waiting putter after a bulk take, as asyncio.Queue.get_nowait does',
+        signature='(self, waiters)',
+        source_sha256='b53f54f91a2d9393033d8c3505e4dc65aececcb4b12791f3cab06525070b063a',
+    ),
+    PrivateName(
+        'faust.transport.consumer:Consumer', 'ack', 'copy',
+        used_in='streams/_faust/events.py ack_all',
+        upstream='a bulk ack on the consumer (ack many messages under one lock)',
+        why=("a batch's events acked under one lock, with one wake-up of the ack waiters "
+             "(Faust's per-event chain took the lock four times per record)"),
+        signature='(self, message: faust.types.tuples.Message) -> bool',
+        source_sha256='5fcf41cf45153475de3790dc56fec1b83335956dc8b3bf7ff6bbb2b57627f03f',
+    ),
+    PrivateName(
+        'faust.types.tuples:Message', 'ack', 'copy',
+        used_in='streams/_faust/events.py ack_all',
+        upstream='a bulk ack on the consumer (ack many messages under one lock)',
+        why='the refcount step of an event ack, copied into the bulk ack',
+        signature='(self, consumer: faust.types.tuples._ConsumerT, n: int = 1) -> bool',
+        source_sha256='4751b72c4ed84153a7b6c14fdfe41cc92e477b38a6c6089cb785532ef5771688',
+    ),
+    PrivateName(
+        'faust.transport.consumer:Consumer', '_acked_index', 'read, write',
+        used_in='streams/_faust/events.py ack_all',
+        upstream='a bulk ack on the consumer (ack many messages under one lock)',
+        why='the offsets acked and not committed yet, as Consumer.ack keeps them',
+    ),
+    PrivateName(
+        'faust.transport.consumer:Consumer', '_waiting_for_ack', 'read',
+        used_in='streams/_faust/events.py ack_all',
+        upstream='a bulk ack on the consumer (ack many messages under one lock)',
+        why='woken once per batch acked, as Consumer.ack does per record',
+    ),
+    PrivateName(
         'faust.transport.consumer:Consumer', '_read_offset', 'read, write',
         used_in='streams/_faust/consumer.py HookedConsumer._drain_messages',
         why='the copied fetch loop (`HookedConsumer._drain_messages`)',

@@ -198,6 +198,7 @@ def _json_default(value: Any) -> Any:
 
 
 _dumps = json.JSONEncoder(separators=(",", ":"), default=_json_default).encode
+_struct_json = msgspec.json.Encoder(enc_hook=_json_default)
 
 
 def encode_value(value: Any) -> bytes | None:
@@ -207,9 +208,15 @@ def encode_value(value: Any) -> bytes | None:
     fields (no `__faust` metadata), nested ones too; datetimes become ISO 8601 strings.
     Other objects with `dumps()` returning bytes or str use that. Raises `TypeError` for
     anything else.
+
+    A msgspec Struct is encoded by msgspec, in C (the fast path, a tenth of the cost):
+    the same compact JSON object, except that text is UTF-8 rather than \\u-escaped and
+    an aware UTC datetime ends in "Z" rather than "+00:00" (RFC 3339 either way).
     """
     if value is None or type(value) is bytes:
         return value
+    if isinstance(value, msgspec.Struct):
+        return _struct_json.encode(value)
     if isinstance(value, str):
         return value.encode()
     if isinstance(value, bytes | bytearray | memoryview):

@@ -148,6 +148,12 @@ PRODUCER_RETRIES = _counter(
 CONSUMER_MESSAGES = _counter(
     "streams_consumer_messages_total", "Records processed and acknowledged", ["agent", "topic"]
 )
+CONSUMER_BUFFER_FULL = _counter(
+    "streams_consumer_buffer_full_total",
+    "Times fetching of a partition paused because its agent's buffer was full "
+    "(STREAM_BUFFER_SIZE); each pause drops what the consumer had prefetched",
+    ["topic"],
+)
 CONSUMER_BATCH_SIZE = _histogram(
     "streams_consumer_batch_size", "Records per batch handed to the handler", ["agent"],
     buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000, 10000),

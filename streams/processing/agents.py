@@ -29,6 +29,7 @@ from typing import Any
 
 import faust
 
+from streams._faust.events import ack_all
 from streams._faust.producers import aiokafka_producer
 from streams.backoff import Backoff
 from streams.errors import (
@@ -145,7 +146,7 @@ class BatchAgent:
         process = in_transactions(app, process_with_tables)
 
         def acknowledge(events: Sequence[Any]) -> None:
-            _ack_all(events, self.name)
+            _ack_all(app, events, self.name)
 
         async def fail(exc: BaseException) -> None:
             # A batch that cannot be finished (handler failed without dead letters, dead
@@ -199,10 +200,9 @@ class BatchAgent:
         self._agent = app.agent(source, name=self.name, concurrency=self.concurrency)(consume)
 
 
-def _ack_all(events: Sequence[Any], agent: str) -> None:
+def _ack_all(app: faust.App, events: Sequence[Any], agent: str) -> None:
     """Mark the events done: Faust commits an offset once every event up to it is."""
-    for event in events:
-        event.ack()
+    ack_all(app.consumer, events)
     if events:
         metrics.CONSUMER_MESSAGES.labels(agent, events[0].message.topic).inc(len(events))
 

@@ -30,6 +30,7 @@ from mode.utils.queues import FlowControlEvent
 
 from streams._faust.consumer import EventQueue, HookedConsumer, HookedTransport
 from streams._faust.tables import changelog_table
+from streams.observability import metrics
 from streams.processing.fetch_order import fetch_order, known_empty
 
 
@@ -120,15 +121,16 @@ class BatchingConsumer(HookedConsumer):
             self._generation_start.pop(tp, None)
         await super().on_partitions_revoked(revoked)
 
-    async def admit_source(self, tp: TP, message: Message) -> bool:
-        """Whether a source record may be delivered now.
+    async def admit_sources(self, tp: TP, messages: list[Message]) -> list[Message]:
+        """The source records of `messages` that may be delivered now.
 
         A record dropped here is fetched again after the rebalance's seek; Faust would
         have noted any jump as a gap, `FetchOrder` checks it with the broker.
         """
-        return (message.generation_id == self.app.consumer_generation_id
-                and self.streams_resumed()
-                and await self._order.admit(tp, message.offset))
+        generation = self.app.consumer_generation_id
+        if messages[0].generation_id != generation or not self.streams_resumed():
+            return []  # one fetch's records are all of one generation
+        return await self._order.admit_all(tp, messages)
 
     def may_commit(self, tp: TP, head: int, committed: int | None) -> bool:
         """Whether Faust may commit `tp` now: never past an offset nobody acknowledged.
@@ -207,6 +209,7 @@ class BatchingConsumer(HookedConsumer):
             faust_tp = TP(tp.topic, tp.partition)  # getmany yields aiokafka's own tuple type
 
             def on_high() -> None:
+                metrics.CONSUMER_BUFFER_FULL.labels(faust_tp.topic).inc()
                 self.app.sensors.on_topic_buffer_full(faust_tp)
                 self.on_buffer_full(faust_tp)
 
@@ -216,13 +219,21 @@ class BatchingConsumer(HookedConsumer):
             callbacks = self._pressure_callbacks[tp] = (on_high, on_drop)
         return callbacks
 
-    def hand_over(self, queues: list[EventQueue], tp: TP, message: Message) -> None:
-        message.incref(len(queues))
-        event = self.app.create_event(message.key, message.value, message.headers, message)
+    def hand_over_all(self, queues: list[EventQueue], tp: TP, messages: list[Message]) -> None:
+        """Put the events of `messages` on `queues`; then, if a queue is past its high mark,
+        pause `tp` (as Faust's per-record `put_nowait_enhanced`, once per fetch)."""
+        create_event = self.app.create_event
+        shares = len(queues)
+        events = []
+        for message in messages:
+            message.incref(shares)
+            events.append(create_event(message.key, message.value, message.headers, message))
         on_high, on_drop = self._pressure(tp)
         for queue in queues:
-            queue.put_nowait_enhanced(event, on_pressure_high=on_high,
-                                      on_pressure_drop=on_drop)
+            for event in events:
+                queue.force_put_nowait(event)
+            if queue.in_pressure_high_state(on_drop):
+                on_high()
 
 
 class BatchingTransport(HookedTransport):

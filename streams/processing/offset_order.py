@@ -17,14 +17,24 @@ does each exactly-once batch part (`streams.processing.source_positions`).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterable
-from typing import Protocol
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Protocol, TypeVar
 
 from faust.types import TP
 
 from streams.observability.metrics import SOURCE_RECORDS_DROPPED, SOURCE_REFETCHES
 
 log = logging.getLogger(__name__)
+
+
+class AtOffset(Protocol):
+    """A fetched record: its offset is all the order check reads."""
+
+    @property
+    def offset(self) -> int: ...
+
+
+R = TypeVar("R", bound=AtOffset)
 
 
 class NextRecord(Protocol):
@@ -96,6 +106,24 @@ class OffsetOrder:
                     self._on_empty(tp, expected, offset)
         self._next[tp] = offset + 1
         return True
+
+    async def admit_all(self, tp: TP, records: Sequence[R]) -> list[R]:
+        """Those of `records` (of `tp`, in offset order) that `admit` lets through.
+
+        The common case, each record at the expected offset, is checked inline; only a
+        record that is not goes through `admit` (and may ask the broker).
+        """
+        passed = []
+        following = self._next
+        for record in records:
+            offset = record.offset
+            expected = following.get(tp)
+            if (expected is None or offset == expected) and tp not in self._awaiting:
+                following[tp] = offset + 1
+                passed.append(record)
+            elif await self.admit(tp, offset):
+                passed.append(record)
+        return passed
 
     async def _refetch(self, tp: TP, missing: int, seen: int) -> None:
         log.warning("%s[%d]: %s delivered offset %d, but the next record is at %d; "

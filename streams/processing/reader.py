@@ -26,6 +26,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
+from streams._faust.consumer import take_nowait
+
 
 class BatchReader:
     """Reads batches of events from one agent's topic channel."""
@@ -71,12 +73,10 @@ async def read_batch(queue: Any, max_size: int, within: float,
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while len(batch) < max_size:
-        while not queue.empty() and len(batch) < max_size:
-            event = queue.get_nowait()
-            if take(event):
-                batch.append(event)
-        if len(batch) >= max_size:
-            break
+        if not queue.empty():
+            batch.extend(event for event in take_nowait(queue, max_size - len(batch))
+                         if take(event))
+            continue
         remaining = deadline - loop.time()
         if remaining <= 0:
             break
