@@ -71,7 +71,8 @@ $(BENCH_STAMP): bench/requirements.txt
 	$(BENCH_VENV)/bin/pip install --quiet -r bench/requirements.txt
 	touch $(BENCH_STAMP)
 
-## Every benchmark (about 45 minutes on 2 cores); prints and writes test-output/bench.json.
+## Every benchmark (over half an hour on 2 cores); prints the figures and the time each took
+## and writes them to test-output/bench.json.
 bench: venv $(BENCH_STAMP)
 	@$(BIN)/python -m tests.support.kafka_local resolve >/dev/null
 	BENCH_QUIX_PYTHON=$(BENCH_VENV)/bin/python $(BIN)/python -m bench
