@@ -191,8 +191,8 @@ def _rate(peer: dict[str, Any]) -> str:
 
 def report(result: dict[str, Any]) -> None:
     print(f"peers ({result['orders']:,} orders of ~200 B, {PARTITIONS} partitions; our values: "
-          f"{result['model']}; median of {result['repeat']} interleaved runs (min-max), "
-          "ratios of medians)")
+          f"{result['model']}; throughput: median of {result['repeat']} interleaved runs "
+          "(min-max), ratios of medians)")
     if result["orjson_in_worker_venv"]:
         print("  WARNING: orjson is installed next to our worker, so Faust encodes JSON with "
               "it, unlike a user's install (pip uninstall orjson quixstreams in .venv)")
