@@ -26,7 +26,8 @@ Throughput is records / (last - first record handled), as each job reports it it
 reach committed offsets at the end of the topic (the sink acknowledged first). Each
 throughput peer runs `BENCH_REPEAT` times (default 3) in rounds, ours and Quix Streams
 taking turns at going first, so drift of the machine hits both alike; the median and the
-range are reported, and ratios are of medians.
+range are reported, and ratios are of medians. The latency loads run `BENCH_LATENCY_REPEAT`
+times (default 1), in rounds over all loads; their p50 and p99 are then medians of the runs.
 
 Run parts with `BENCH_PEERS` (comma-separated: raw, p1, p1wide, p7, p7eos, p3, p3table;
 default all), e.g. `BENCH_PEERS=raw,p1 BENCH_REPEAT=1 python -m bench bench.bench_peers`.
@@ -64,6 +65,7 @@ MODEL = os.environ.get("BENCH_MODEL", "faust")
 LOADS = [(500, 1000), (1_000, 1000), (2_000, 1000), (10_000, 1000), (2_000, 50)]
 TABLE_LOADS = [(2_000, 100, 1000), (2_000, 100, 50)]  # rate, BATCH_SIZE, FLUSH_INTERVAL_MS
 LOAD_SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "10"))
+LATENCY_REPEAT = int(os.environ.get("BENCH_LATENCY_REPEAT", "1"))
 
 Run = Callable[[], dict[str, Any]]
 
@@ -156,11 +158,36 @@ def figures(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
     return dict(jobs)
 
 
+def latency_rounds(bootstrap: str, tmp: str) -> dict[str, list[dict[str, Any]]]:
+    """P3 for sinks and tables, each load `LATENCY_REPEAT` times in rounds over the loads."""
+    runs: dict[str, dict[tuple[int, ...], list[dict[str, Any]]]] = {
+        "p3": defaultdict(list), "p3_table": defaultdict(list)}
+    for _ in range(LATENCY_REPEAT):
+        if "p3" in PARTS:
+            for rate, flush in LOADS:
+                runs["p3"][rate, flush].append(sink_latency(
+                    bootstrap, tmp, rate, flush, LOAD_SECONDS, LOGS / "bench-peers-latency.log"))
+        if "p3table" in PARTS:
+            for rate, size, flush in TABLE_LOADS:
+                runs["p3_table"][rate, size, flush].append(table_latency(
+                    bootstrap, tmp, rate, size, flush, LOAD_SECONDS,
+                    LOGS / "bench-peers-table-latency.log"))
+    return {part: [latency_summary(done) for done in loads.values()]
+            for part, loads in runs.items() if loads}
+
+
+def latency_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first run's description, with p50 and p99 the medians of all runs."""
+    return {**runs[0], "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+            "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+            "runs": [{"p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"]} for r in runs]}
+
+
 def run(bootstrap_servers: str | None = None) -> dict[str, Any]:
     LOGS.mkdir(exist_ok=True)
     result: dict[str, Any] = {
         "orders": ORDERS, "keys": KEYS, "wide_keys": WIDE_KEYS, "model": MODEL,
-        "repeat": REPEAT,
+        "repeat": REPEAT, "latency_repeat": LATENCY_REPEAT,
         "orjson_in_worker_venv": importlib.util.find_spec("orjson") is not None}
     with contextlib.ExitStack() as stack:
         bootstrap = bootstrap_servers or stack.enter_context(kafka_for_session())
@@ -171,15 +198,7 @@ def run(bootstrap_servers: str | None = None) -> dict[str, Any]:
         if "p1wide" in PARTS:
             topics["wide"], result["wide_distinct_keys"] = fill(bootstrap, WIDE_KEYS)
         result.update(figures(rounds(bootstrap, tmp, topics)))
-        if "p3" in PARTS:
-            result["p3"] = [sink_latency(bootstrap, tmp, rate, flush, LOAD_SECONDS,
-                                         LOGS / "bench-peers-latency.log")
-                            for rate, flush in LOADS]
-        if "p3table" in PARTS:
-            result["p3_table"] = [
-                table_latency(bootstrap, tmp, rate, size, flush, LOAD_SECONDS,
-                              LOGS / "bench-peers-table-latency.log")
-                for rate, size, flush in TABLE_LOADS]
+        result.update(latency_rounds(bootstrap, tmp))
     report(result)
     return result
 
@@ -187,6 +206,11 @@ def run(bootstrap_servers: str | None = None) -> dict[str, Any]:
 def _rate(peer: dict[str, Any]) -> str:
     spread = f"({peer['min']:,.0f}-{peer['max']:,.0f})" if len(peer["runs"]) > 1 else ""
     return f"{peer['msgs_per_s']:>9,.0f} msg/s {spread:<17}"
+
+
+def _p99_range(row: dict[str, Any]) -> str:
+    p99 = [r["p99_ms"] for r in row["runs"]]
+    return f" ({min(p99):,.0f}-{max(p99):,.0f})" if len(p99) > 1 else ""
 
 
 def report(result: dict[str, Any]) -> None:
@@ -223,12 +247,13 @@ def report(result: dict[str, Any]) -> None:
         for row in result["p3"]:
             print(f"    {row['offered_msgs_per_s']:>6,} msg/s  FLUSH_INTERVAL_MS="
                   f"{row['flush_interval_ms']:<5} p50 {row['p50_ms']:>7,.0f} ms  "
-                  f"p99 {row['p99_ms']:>7,.0f} ms")
+                  f"p99 {row['p99_ms']:>7,.0f} ms{_p99_range(row)}")
     if result.get("p3_table"):
         print("  P3 table latency (broker ack -> readable over GET /api/tables/<table>/<key>)")
         for row in result["p3_table"]:
             print(f"    {row['offered_msgs_per_s']:>6,} msg/s  BATCH_SIZE={row['batch_size']} "
                   f"FLUSH_INTERVAL_MS={row['flush_interval_ms']:<5} p50 {row['p50_ms']:>6,.0f} ms"
-                  f"  p99 {row['p99_ms']:>6,.0f} ms  ({row['probe_records']:,} probes, "
+                  f"  p99 {row['p99_ms']:>6,.0f} ms{_p99_range(row)}  "
+                  f"({row['probe_records']:,} probes, "
                   f"resolution {row['resolution_ms']:.0f} ms, worker CPU "
                   f"{row['worker_cpu_percent']:.0f}%)")

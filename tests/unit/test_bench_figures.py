@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.bench_peers import figures
+from bench.bench_peers import figures, latency_summary
 from bench.table_latency import Load, latencies
 
 
@@ -46,3 +46,13 @@ def test_a_record_never_read_is_missing() -> None:
     load.acked["a"] = [(12, 100.0)]
 
     assert latencies(load, {"a": [(100.2, 11)]}) == ([], 1)
+
+
+def test_repeated_latency_runs_give_the_medians_of_their_percentiles() -> None:
+    runs = [{"offered_msgs_per_s": 2_000, "p50_ms": p50, "p99_ms": p99}
+            for p50, p99 in ((40, 400), (45, 80), (50, 75))]
+
+    row = latency_summary(runs)
+
+    assert (row["offered_msgs_per_s"], row["p50_ms"], row["p99_ms"]) == (2_000, 45, 80)
+    assert [r["p99_ms"] for r in row["runs"]] == [400, 80, 75]
