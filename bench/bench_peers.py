@@ -1,285 +1,259 @@
-"""Our batch agents against Quix Streams and a raw aiokafka loop, on the same topic.
+"""Our batch agents against Quix Streams and a raw aiokafka loop, on the same topics.
 
-One topic of `BENCH_ORDERS` (default 200,000) JSON orders of ~200 bytes, keyed by one
-of 10,000 customers, 3 partitions, filled once and read by every peer in its own
-consumer group:
+Two topics of `BENCH_ORDERS` (default 200,000) JSON orders of ~200 bytes, 3 partitions,
+filled once and read by every peer in its own consumer group: one keyed by 10,000
+customers, one by customers drawn from `BENCH_WIDE_KEYS` (default 1,000,000; with 200,000
+orders that is about 181,000 distinct keys, most of them seen once: no cache holds them).
 
 - raw: an aiokafka loop (`getmany`, `json.loads`, count and sum in a dict, commit), in
-  this process: the ceiling for Python;
+  this process: the ceiling for Python; on each topic;
 - P1: per customer, count and sum of the amount in a RocksDB table with a changelog.
   Ours: `@batch_agent` + `PerKeyTable`, typed model values (`BENCH_MODEL`, default
   `faust`: faust.Record; `msgspec`: msgspec.Struct). Quix Streams:
-  `sdf.update(..., stateful=True)`, defaults;
+  `sdf.update(..., stateful=True)`, defaults. On both topics (`p1`, `p1wide`); the wide
+  figure is also given as a ratio of the 10,000-key one (a cache cliff shows there);
+- P6: the peak RSS of each worker doing P1;
 - P7: a stateless map of each order to one sink record. Ours: `@batch_agent(sink=...)`
-  returning `(key, value)` pairs, at-least-once and exactly-once. Quix Streams:
+  returning `(key, value)` pairs, at-least-once and exactly-once (`p7eos`). Quix Streams:
   `sdf.apply` then `sdf.to_topic`, defaults;
-- P3: latency of an echo agent (each record published unchanged to a sink) at a steady
-  offered load, with the seed's defaults BATCH_SIZE=100, FLUSH_INTERVAL_MS=1000, and at
-  2,000 msg/s with FLUSH_INTERVAL_MS=50: time from the source record's send to the sink
-  record's timestamp, p50 and p99.
+- P3 (`p3`): latency of an echo agent to a sink at steady offered loads (bench.sink_latency);
+- P3 tables (`p3table`): at 2,000 msg/s, from a record's acknowledgement by the broker to
+  its table change being readable over HTTP, at the default batch settings and with
+  FLUSH_INTERVAL_MS=50 (bench.table_latency).
 
 Throughput is records / (last - first record handled), as each job reports it itself
 (bench.marks): start-up and group join are left out for every peer alike. Ours must also
-reach committed offsets at the end of the topic (the sink acknowledged first).
+reach committed offsets at the end of the topic (the sink acknowledged first). Each
+throughput peer runs `BENCH_REPEAT` times (default 3) in rounds, ours and Quix Streams
+taking turns at going first, so drift of the machine hits both alike; the median and the
+range are reported, and ratios are of medians. The latency loads run `BENCH_LATENCY_REPEAT`
+times (default 1), in rounds over all loads; their p50 and p99 are then medians of the runs.
 
-Run parts with `BENCH_PEERS` (comma-separated: raw, p1, p7, p7eos, p3; default all),
-e.g. `BENCH_PEERS=raw,p1 python -m bench bench.bench_peers`.
+Run parts with `BENCH_PEERS` (comma-separated: raw, p1, p1wide, p7, p7eos, p3, p3table;
+default all), e.g. `BENCH_PEERS=raw,p1 BENCH_REPEAT=1 python -m bench bench.bench_peers`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib.util
 import json
 import os
 import random
-import signal
-import subprocess
-import sys
+import statistics
 import tempfile
-import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections import defaultdict
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-
-from bench.bench_consumer import wait_committed
-from bench.foundation import peak_rss_mib
-from bench.marks import read_mark
+from bench.peer_runs import LOGS, run_ours, run_quix, run_raw
+from bench.sink_latency import sink_latency
+from bench.table_latency import table_latency
 from streams.kafka.admin import TopicSpec, ensure_topics
-from streams.testing import WorkerProcess, send_all, wait_for
+from streams.testing import send_all
 from tests.support.kafka_local import kafka_for_session
 
-ROOT = Path(__file__).resolve().parent.parent
 ORDERS = int(os.environ.get("BENCH_ORDERS", "200000"))
 KEYS = 10_000
+WIDE_KEYS = int(os.environ.get("BENCH_WIDE_KEYS", "1000000"))
 PARTITIONS = 3
-LOGS = Path("test-output")
-PARTS = os.environ.get("BENCH_PEERS", "raw,p1,p7,p7eos,p3").split(",")
+REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
+PARTS = os.environ.get("BENCH_PEERS", "raw,p1,p1wide,p7,p7eos,p3,p3table").split(",")
 MODEL = os.environ.get("BENCH_MODEL", "faust")
 LOADS = [(500, 1000), (1_000, 1000), (2_000, 1000), (10_000, 1000), (2_000, 50)]
+TABLE_LOADS = [(2_000, 100, 1000), (2_000, 100, 50)]  # rate, BATCH_SIZE, FLUSH_INTERVAL_MS
 LOAD_SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "10"))
+LATENCY_REPEAT = int(os.environ.get("BENCH_LATENCY_REPEAT", "1"))
+
+Run = Callable[[], dict[str, Any]]
 
 
-def orders(count: int) -> list[tuple[bytes, bytes]]:
+def orders(count: int, keys: int) -> list[tuple[bytes, bytes]]:
     rng = random.Random(11)
     note = "n" * 90
+    width = len(str(keys - 1))
     records = []
     for i in range(count):
-        customer = f"customer-{rng.randrange(KEYS):05d}"
+        customer = f"customer-{rng.randrange(keys):0{width}d}"
         value = {"order_id": i, "customer": customer, "amount": rng.randint(1, 10_000),
                  "currency": "EUR", "items": rng.randint(1, 9), "note": note}
         records.append((customer.encode(), json.dumps(value).encode()))
     return records
 
 
-async def raw_loop(bootstrap: str, topic: str, total: int) -> float:
-    """Seconds from the first fetched record to the last one counted and committed."""
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, group_id=f"{topic}-raw",
-                                enable_auto_commit=False, auto_offset_reset="earliest")
-    await consumer.start()
-    totals: dict[str, list[int]] = {}
-    seen = 0
-    first = 0.0
-    try:
-        while seen < total:
-            batches = await consumer.getmany(timeout_ms=500, max_records=10_000)
-            if batches and not first:
-                first = time.monotonic()
-            for records in batches.values():
-                for record in records:
-                    data = json.loads(record.value)
-                    entry = totals.setdefault(data["customer"], [0, 0])
-                    entry[0] += 1
-                    entry[1] += data["amount"]
-                seen += len(records)
-            if batches:
-                await consumer.commit()
-        return time.monotonic() - first
-    finally:
-        await consumer.stop()
+def fill(bootstrap: str, keys: int) -> tuple[str, int]:
+    """A new topic of `ORDERS` orders over `keys` customers; (its name, distinct keys)."""
+    topic = f"bench-orders-{keys}-{random.randrange(1 << 30):x}"
+    records = orders(ORDERS, keys)
+    asyncio.run(ensure_topics(bootstrap, [TopicSpec(topic, PARTITIONS, 1)]))
+    asyncio.run(send_all(bootstrap, topic, records, PARTITIONS))
+    return topic, len({key for key, _ in records})
 
 
-def _rate(mark_file: Path) -> float:
-    mark = wait_for(lambda: read_mark(mark_file), 5, f"{mark_file}")
-    return mark["records"] / (mark["last"] - mark["first"])
+def rounds(bootstrap: str, tmp: str, topics: dict[str, str]) -> dict[str, list[dict[str, Any]]]:
+    """Every throughput peer `REPEAT` times; per "<job>/<peer>" the runs in order."""
+    runs: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    narrow, wide = topics.get("narrow", ""), topics.get("wide", "")
+    for n in range(REPEAT):
+        plan: list[tuple[str, Run]] = []
+        if "raw" in PARTS:
+            plan.append(("raw/raw", partial(run_raw, bootstrap, narrow, ORDERS)))
+        for name, topic, job in (("p1", narrow, "p1"), ("p1wide", wide, "p1"),
+                                 ("p7", narrow, "p7")):
+            if name not in PARTS:
+                continue
+            if name == "p1wide":
+                plan.append(("p1wide/raw", partial(run_raw, bootstrap, wide, ORDERS)))
+            pair: list[tuple[str, Run]] = [
+                (f"{name}/ours", partial(run_ours, bootstrap, tmp, topic, ORDERS, job, name)),
+                (f"{name}/quix", partial(run_quix, bootstrap, tmp, topic, ORDERS, job, name))]
+            plan.extend(pair if n % 2 == 0 else pair[::-1])
+            if name == "p7" and "p7eos" in PARTS:
+                plan.append(("p7/ours_exactly_once", partial(
+                    run_ours, bootstrap, tmp, narrow, ORDERS, "p7", "p7eos",
+                    PROCESSING_GUARANTEE="exactly_once")))
+        for key, run_one in plan:
+            runs[key].append(run_one())
+            print(f"  round {n + 1}/{REPEAT} {key:<22} "
+                  f"{runs[key][-1]['msgs_per_s']:>9,.0f} msg/s", flush=True)
+    return runs
 
 
-def run_ours(bootstrap: str, tmp: str, topic: str, job: str, **extra: str) -> dict[str, Any]:
-    group = f"{topic}-ours-{job}-{random.randrange(1 << 20):x}"
-    mark = Path(tmp) / f"{group}.mark"
-    worker = WorkerProcess(ROOT, {
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "APP_ID": group, "DATA_DIR": f"{tmp}/{group}",
-        "LOG_LEVEL": "WARNING", "DEPLOYMENT_MODULES": "bench.deployments.orders",
-        "BENCH_TOPIC": topic, "BENCH_JOB": job, "BENCH_SINK": f"{group}-out",
-        "BENCH_EXPECT": str(ORDERS), "BENCH_MARK_FILE": str(mark), "BENCH_MODEL": MODEL,
-        **extra}, log_path=LOGS / f"bench-peers-{job}.log")
-    with worker, _profiled(worker, job):
-        assert worker.process is not None
-        asyncio.run(wait_committed(bootstrap, group, topic, ORDERS, 900, worker.process))
-        rss = peak_rss_mib(worker.process.pid)
-    return {"msgs_per_s": _rate(mark), "peak_rss_mib": rss}
+def summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    rates = [r["msgs_per_s"] for r in runs]
+    rss = [r["peak_rss_mib"] for r in runs if r["peak_rss_mib"] is not None]
+    return {"msgs_per_s": statistics.median(rates), "min": min(rates), "max": max(rates),
+            "runs": rates, "peak_rss_mib": max(rss) if rss else None}
 
 
-@contextlib.contextmanager
-def _profiled(worker: WorkerProcess, job: str) -> Iterator[None]:
-    """With `BENCH_PYSPY=1`, py-spy samples the worker into test-output/pyspy-<job>.txt
-    (collapsed stacks: `py-spy record --format raw`)."""
-    if os.environ.get("BENCH_PYSPY") != "1" or worker.process is None:
-        yield
-        return
-    spy = subprocess.Popen([str(Path(sys.executable).with_name("py-spy")), "record",
-                            "--pid", str(worker.process.pid), "--format", "raw", "--rate", "200",
-                            "-o", str(LOGS / f"pyspy-{job}.txt")],
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        yield
-    finally:
-        spy.send_signal(signal.SIGINT)
-        spy.wait(30)
+def figures(runs: dict[str, list[dict[str, Any]]]) -> dict[str, dict[str, Any]]:
+    """Per job: each peer's summary and the ratios of medians."""
+    jobs: dict[str, dict[str, Any]] = defaultdict(dict)
+    for key, done in runs.items():
+        job, peer = key.split("/")
+        jobs[job][peer] = summary(done)
+    raw = jobs.get("raw", {}).get("raw")
+    for job, peers in jobs.items():
+        if job == "raw":
+            continue
+        baseline = peers.get("raw") or raw
+        quix = peers.get("quix")
+        ratios: dict[str, float] = {}
+        for peer in ("ours", "ours_exactly_once"):
+            if peer not in peers:
+                continue
+            rate = peers[peer]["msgs_per_s"]
+            if quix:
+                ratios[f"{peer}/quix"] = rate / quix["msgs_per_s"]
+            if baseline:
+                ratios[f"{peer}/raw"] = rate / baseline["msgs_per_s"]
+        if job == "p1wide" and "p1" in jobs:
+            for peer in ("ours", "quix", "raw"):
+                if peer in peers and peer in jobs["p1"]:
+                    ratios[f"{peer}/10k_keys"] = (peers[peer]["msgs_per_s"]
+                                                        / jobs["p1"][peer]["msgs_per_s"])
+        peers["ratios"] = ratios
+    return dict(jobs)
 
 
-def run_quix(bootstrap: str, tmp: str, topic: str, job: str) -> dict[str, Any]:
-    group = f"{topic}-quix-{job}-{random.randrange(1 << 20):x}"
-    mark = Path(tmp) / f"{group}.mark"
-    env = {**os.environ, "BENCH_EXPECT": str(ORDERS), "BENCH_MARK_FILE": str(mark)}
-    with open(LOGS / f"bench-peers-quix-{job}.log", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "bench.quix_jobs", job, bootstrap, topic, group,
-             f"{tmp}/{group}", f"{group}-out"], cwd=ROOT, env=env, stdout=log,
-            stderr=subprocess.STDOUT)
-        rss = [0.0]
-
-        def done() -> bool:
-            with contextlib.suppress(OSError):  # the process may just have ended
-                rss[0] = peak_rss_mib(process.pid)
-            return read_mark(mark) is not None or process.poll() is not None
-
-        try:
-            wait_for(done, 900, f"quix {job} to handle {ORDERS:,} records", interval=0.05)
-            process.wait(120)
-        finally:
-            if process.poll() is None:
-                process.kill()
-    if process.returncode not in (0, None) and read_mark(mark) is None:
-        raise RuntimeError(f"quix {job} exited with {process.returncode}")
-    return {"msgs_per_s": _rate(mark), "peak_rss_mib": rss[0]}
+def latency_rounds(bootstrap: str, tmp: str) -> dict[str, list[dict[str, Any]]]:
+    """P3 for sinks and tables, each load `LATENCY_REPEAT` times in rounds over the loads."""
+    runs: dict[str, dict[tuple[int, ...], list[dict[str, Any]]]] = {
+        "p3": defaultdict(list), "p3_table": defaultdict(list)}
+    for _ in range(LATENCY_REPEAT):
+        if "p3" in PARTS:
+            for rate, flush in LOADS:
+                runs["p3"][rate, flush].append(sink_latency(
+                    bootstrap, tmp, rate, flush, LOAD_SECONDS, LOGS / "bench-peers-latency.log"))
+        if "p3table" in PARTS:
+            for rate, size, flush in TABLE_LOADS:
+                runs["p3_table"][rate, size, flush].append(table_latency(
+                    bootstrap, tmp, rate, size, flush, LOAD_SECONDS,
+                    LOGS / "bench-peers-table-latency.log"))
+    return {part: [latency_summary(done) for done in loads.values()]
+            for part, loads in runs.items() if loads}
 
 
-async def offer_load(bootstrap: str, topic: str, rate: int, seconds: float) -> int:
-    """Send `rate` records/s for `seconds`, each carrying its send time (`sent`, ms)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks=1, linger_ms=0)
-    await producer.start()
-    sent = 0
-    tick = 0.01
-    try:
-        loop = asyncio.get_running_loop()
-        began = loop.time()
-        pending = []
-        while (elapsed := loop.time() - began) < seconds:
-            due = int(elapsed * rate) + 1
-            while sent < due:
-                value = json.dumps({"n": sent, "sent": time.time() * 1000}).encode()
-                pending.append(await producer.send(topic, key=f"k{sent % KEYS}".encode(),
-                                                   value=value))
-                sent += 1
-            await asyncio.sleep(tick)
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
-    return sent
-
-
-async def sink_latencies(bootstrap: str, topic: str, count: int, timeout: float) -> list[float]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    await consumer.start()
-    latencies: list[float] = []
-    try:
-        consumer.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
-        deadline = time.monotonic() + timeout
-        while len(latencies) < count and time.monotonic() < deadline:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                for record in records:
-                    latencies.append(record.timestamp - json.loads(record.value)["sent"])
-    finally:
-        await consumer.stop()
-    if len(latencies) < count:
-        raise AssertionError(f"{topic}: {len(latencies)} of {count} records in the sink")
-    return sorted(latencies)
-
-
-def latency(bootstrap: str, tmp: str, rate: int, flush_ms: int) -> dict[str, Any]:
-    app_id = f"bench-latency-{rate}-{flush_ms}-{random.randrange(1 << 20):x}"
-    source, sink = f"{app_id}-in", f"{app_id}-out"
-    asyncio.run(ensure_topics(bootstrap, [TopicSpec(source, PARTITIONS, 1),
-                                          TopicSpec(sink, PARTITIONS, 1)]))
-    worker = WorkerProcess(ROOT, {
-        "KAFKA_BOOTSTRAP_SERVERS": bootstrap, "APP_ID": app_id, "DATA_DIR": f"{tmp}/{app_id}",
-        "LOG_LEVEL": "WARNING", "DEPLOYMENT_MODULES": "bench.deployments.orders",
-        "BENCH_TOPIC": source, "BENCH_JOB": "echo", "BENCH_SINK": sink,
-        "BATCH_SIZE": "100", "FLUSH_INTERVAL_MS": str(flush_ms)},
-        log_path=LOGS / "bench-peers-latency.log")
-    with worker:
-        worker.wait_ready(120)
-        sent = asyncio.run(offer_load(bootstrap, source, rate, LOAD_SECONDS))
-        found = asyncio.run(sink_latencies(bootstrap, sink, sent, 300))
-    return {"offered_msgs_per_s": rate, "flush_interval_ms": flush_ms, "records": sent,
-            "p50_ms": found[len(found) // 2], "p99_ms": found[int(len(found) * 0.99)]}
+def latency_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The first run's description, with p50 and p99 the medians of all runs."""
+    return {**runs[0], "p50_ms": statistics.median(r["p50_ms"] for r in runs),
+            "p99_ms": statistics.median(r["p99_ms"] for r in runs),
+            "runs": [{"p50_ms": r["p50_ms"], "p99_ms": r["p99_ms"]} for r in runs]}
 
 
 def run(bootstrap_servers: str | None = None) -> dict[str, Any]:
     LOGS.mkdir(exist_ok=True)
-    result: dict[str, Any] = {"orders": ORDERS, "keys": KEYS, "model": MODEL}
+    result: dict[str, Any] = {
+        "orders": ORDERS, "keys": KEYS, "wide_keys": WIDE_KEYS, "model": MODEL,
+        "repeat": REPEAT, "latency_repeat": LATENCY_REPEAT,
+        "orjson_in_worker_venv": importlib.util.find_spec("orjson") is not None}
     with contextlib.ExitStack() as stack:
         bootstrap = bootstrap_servers or stack.enter_context(kafka_for_session())
         tmp = stack.enter_context(tempfile.TemporaryDirectory())
-        topic = f"bench-orders-{random.randrange(1 << 30):x}"
-        asyncio.run(ensure_topics(bootstrap, [TopicSpec(topic, PARTITIONS, 1)]))
-        asyncio.run(send_all(bootstrap, topic, orders(ORDERS), PARTITIONS))
-        if "raw" in PARTS:
-            result["raw_msgs_per_s"] = ORDERS / asyncio.run(raw_loop(bootstrap, topic, ORDERS))
-        for job in ("p1", "p7"):
-            if job in PARTS:
-                result[job] = {"ours": run_ours(bootstrap, tmp, topic, job),
-                               "quix": run_quix(bootstrap, tmp, topic, job)}
-        if "p7eos" in PARTS:
-            result.setdefault("p7", {})["ours_exactly_once"] = run_ours(
-                bootstrap, tmp, topic, "p7", PROCESSING_GUARANTEE="exactly_once")
-        if "p3" in PARTS:
-            result["p3"] = [latency(bootstrap, tmp, rate, flush) for rate, flush in LOADS]
+        topics: dict[str, str] = {}
+        if {"raw", "p1", "p7", "p7eos"} & set(PARTS):
+            topics["narrow"], _ = fill(bootstrap, KEYS)
+        if "p1wide" in PARTS:
+            topics["wide"], result["wide_distinct_keys"] = fill(bootstrap, WIDE_KEYS)
+        result.update(figures(rounds(bootstrap, tmp, topics)))
+        result.update(latency_rounds(bootstrap, tmp))
     report(result)
     return result
 
 
+def _rate(peer: dict[str, Any]) -> str:
+    spread = f"({peer['min']:,.0f}-{peer['max']:,.0f})" if len(peer["runs"]) > 1 else ""
+    return f"{peer['msgs_per_s']:>9,.0f} msg/s {spread:<17}"
+
+
+def _p99_range(row: dict[str, Any]) -> str:
+    p99 = [r["p99_ms"] for r in row["runs"]]
+    return f" ({min(p99):,.0f}-{max(p99):,.0f})" if len(p99) > 1 else ""
+
+
 def report(result: dict[str, Any]) -> None:
-    raw = result.get("raw_msgs_per_s")
-    print(f"peers ({result['orders']:,} orders of ~200 B, {KEYS:,} keys, {PARTITIONS} "
-          f"partitions; our values: {result['model']})")
-    if raw:
-        print(f"  raw aiokafka loop (dict, no changelog)   {raw:>9,.0f} msg/s")
-    names = {"p1": "P1 count+sum, RocksDB + changelog", "p7": "P7 map to a sink topic"}
-    for job, title in names.items():
-        figures = result.get(job)
-        if not figures:
+    print(f"peers ({result['orders']:,} orders of ~200 B, {PARTITIONS} partitions; our values: "
+          f"{result['model']}; throughput: median of {result['repeat']} interleaved runs "
+          "(min-max), ratios of medians)")
+    if result["orjson_in_worker_venv"]:
+        print("  WARNING: orjson is installed next to our worker, so Faust encodes JSON with "
+              "it, unlike a user's install (pip uninstall orjson quixstreams in .venv)")
+    if "raw" in result:
+        print(f"  raw aiokafka loop (dict, no changelog), {KEYS:,} keys  "
+              f"{_rate(result['raw']['raw'])}")
+    titles = {"p1": f"P1 count+sum, RocksDB + changelog, {KEYS:,} keys",
+              "p1wide": f"P1 count+sum, RocksDB + changelog, keys drawn from "
+                        f"{result['wide_keys']:,} ({result.get('wide_distinct_keys', 0):,} "
+                        "distinct)",
+              "p7": "P7 map to a sink topic"}
+    for job, title in titles.items():
+        peers = result.get(job)
+        if not peers:
             continue
         print(f"  {title}")
-        quix = figures.get("quix", {}).get("msgs_per_s")
-        for who in ("ours", "ours_exactly_once", "quix"):
-            if who not in figures:
+        ratios = peers["ratios"]
+        for who in ("raw", "ours", "ours_exactly_once", "quix"):
+            if who not in peers:
                 continue
-            rate = figures[who]["msgs_per_s"]
-            ratios = []
-            if quix and who != "quix":
-                ratios.append(f"{rate / quix:.2f}x Quix")
-            if raw:
-                ratios.append(f"{rate / raw:.2f}x raw")
-            print(f"    {who:<18} {rate:>9,.0f} msg/s  peak RSS "
-                  f"{figures[who]['peak_rss_mib']:>4.0f} MiB  {'  '.join(ratios)}")
+            rss = peers[who]["peak_rss_mib"]
+            notes = [f"peak RSS {rss:>4.0f} MiB" if rss is not None else " " * 18]
+            notes += [f"{ratios[k]:.2f}x {k.split('/')[1].replace('_', ' ')}"
+                      for k in ratios if k.startswith(f"{who}/")]
+            print(f"    {who:<18} {_rate(peers[who])} {'  '.join(notes)}")
     if result.get("p3"):
         print("  P3 latency, echo agent to a sink, BATCH_SIZE=100 (send -> sink timestamp)")
         for row in result["p3"]:
             print(f"    {row['offered_msgs_per_s']:>6,} msg/s  FLUSH_INTERVAL_MS="
                   f"{row['flush_interval_ms']:<5} p50 {row['p50_ms']:>7,.0f} ms  "
-                  f"p99 {row['p99_ms']:>7,.0f} ms")
+                  f"p99 {row['p99_ms']:>7,.0f} ms{_p99_range(row)}")
+    if result.get("p3_table"):
+        print("  P3 table latency (broker ack -> readable over GET /api/tables/<table>/<key>)")
+        for row in result["p3_table"]:
+            print(f"    {row['offered_msgs_per_s']:>6,} msg/s  BATCH_SIZE={row['batch_size']} "
+                  f"FLUSH_INTERVAL_MS={row['flush_interval_ms']:<5} p50 {row['p50_ms']:>6,.0f} ms"
+                  f"  p99 {row['p99_ms']:>6,.0f} ms{_p99_range(row)}  "
+                  f"({row['probe_records']:,} probes, "
+                  f"resolution {row['resolution_ms']:.0f} ms, worker CPU "
+                  f"{row['worker_cpu_percent']:.0f}%)")

@@ -4,7 +4,9 @@
   values, changelog on);
 - `p7`: a stateless map of each order to one sink record (`BENCH_SINK`);
 - `echo`: each record published unchanged to `BENCH_SINK` (latency runs, batch settings
-  from the environment).
+  from the environment);
+- `latest`: per key, the highest `n` of `{"n": ...}` records in a RocksDB `PerKeyTable`
+  (table latency runs, bench.table_latency; batch settings from the environment).
 
 `BENCH_MODEL` picks the order's type: `faust` (faust.Record) or `msgspec` (msgspec.Struct,
 and the p7 output a Struct too); table values are faust.Records either way.
@@ -86,6 +88,16 @@ elif JOB == "p7":
         if progress.handled(len(batch)):
             progress.write()
         return out
+
+elif JOB == "latest":
+    latest: PerKeyTable[int] = PerKeyTable(f"{TOPIC}-latest", value_type=int, default=int)
+
+    @batch_agent(TOPIC, value_type=dict)
+    async def keep_latest(batch: list[Message[Any]]) -> None:
+        with latest.batch() as pending:
+            for message in batch:
+                pending.set(message, message.key,
+                            max(pending.get(message.key), message.value["n"]))
 
 else:
     @batch_agent(TOPIC, value_type=dict, sink=SINK)
