@@ -23,6 +23,8 @@ Consumer side (batch agents):
 
 - `streams_consumer_messages_total{agent,topic}`: records whose batch finished (handled or
   dead-lettered) and was acknowledged.
+- `streams_consumer_buffer_full_total{topic}`: fetching of a partition paused for a full agent
+  buffer (STREAM_BUFFER_SIZE).
 - `streams_consumer_batch_size{agent}`: records per batch handed to the handler.
 - `streams_consumer_batch_seconds{agent}`: handler time per batch, retries included.
 - `streams_consumer_retries_total{agent}`: handler attempts after the first, transient
