@@ -265,9 +265,10 @@ class Settings:
         "FLUSH_INTERVAL_MS", _int(1, 3_600_000), 1000,
         "longest wait before a partial batch is handled (flushInterval)")
     stream_buffer_size: int = _env(
-        "STREAM_BUFFER_SIZE", _int(100, 10_000_000), 16_384,
-        "records an agent may hold fetched but not yet handled; near it, fetching of the "
-        "topic's partitions pauses (and the consumer drops what it had prefetched for them)")
+        "STREAM_BUFFER_SIZE", _int(100, 10_000_000), 65_536,
+        "records an agent may hold fetched but not yet handled; past 80% of it the worker "
+        "stops fetching (memory: about 1 KiB per record plus the record itself; lower it "
+        "for large records)")
     flush_max_retries: int = _env(
         "FLUSH_MAX_RETRIES", _int(0, 100), 3, "handler retries before dead-lettering")
     retry_backoff_ms: int = _env(

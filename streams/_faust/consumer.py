@@ -12,7 +12,8 @@ consumer thread:
   (`hand_over_all`); other topics keep the per-record path, round-robin between
   partitions, where changelogs for which `restores_raw` is true go to
   `hand_over_changelog`, and records of topics with acks enabled pass `admit_sources`
-  first. Faust's own gap bookkeeping is left to `admit_sources`.
+  first. Faust's own gap bookkeeping is left to `admit_sources`. Before each fetch it
+  awaits `wait_for_room`.
 - `_new_offset`, Faust's next offset to commit: consults `may_commit` first.
 - `_new_consumer_thread`: `BrokerHighwaterThread`, whose `_highwaters` asks the broker.
 
@@ -98,6 +99,9 @@ class HookedConsumer(AIOKafkaConsumer):
         """Put a changelog record on the tables' recovery queue."""
         raise NotImplementedError
 
+    async def wait_for_room(self) -> None:
+        """Called before each fetch: may wait until the queues have room for it."""
+
     async def admit_sources(self, tp: TP, messages: list[Message]) -> list[Message]:
         """Those of `messages` (records of `tp` with acks enabled, in offset order) that
         may be delivered."""
@@ -166,6 +170,7 @@ class HookedConsumer(AIOKafkaConsumer):
 
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
+                await self.wait_for_room()
                 set_flag(CONSUMER_FETCHING)
                 # Faust's `getmany`, by partition: what it did per record (the generation
                 # and flow checks, the highwater metric) is done per partition's records

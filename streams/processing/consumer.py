@@ -31,6 +31,7 @@ from mode.utils.queues import FlowControlEvent
 from streams._faust.consumer import EventQueue, HookedConsumer, HookedTransport
 from streams._faust.tables import changelog_table
 from streams.observability import metrics
+from streams.processing.back_pressure import wait_for_room
 from streams.processing.fetch_order import fetch_order, known_empty
 
 
@@ -219,21 +220,27 @@ class BatchingConsumer(HookedConsumer):
             callbacks = self._pressure_callbacks[tp] = (on_high, on_drop)
         return callbacks
 
+    async def wait_for_room(self) -> None:
+        """Wait for room in the batch agents' queues, then pause the partitions of the
+        queues still full (streams.processing.back_pressure)."""
+        full = await wait_for_room(self._batch_queues, stopping=lambda: self.should_stop)
+        for tp in self.assignment() if full else ():
+            for queue in full.get(tp.topic, ()):
+                on_high, on_drop = self._pressure(tp)
+                if queue.in_pressure_high_state(on_drop):
+                    on_high()
+
     def hand_over_all(self, queues: list[EventQueue], tp: TP, messages: list[Message]) -> None:
-        """Put the events of `messages` on `queues`; then, if a queue is past its high mark,
-        pause `tp` (as Faust's per-record `put_nowait_enhanced`, once per fetch)."""
+        """Put the events of `messages` on `queues` (back-pressure: `wait_for_room`)."""
         create_event = self.app.create_event
         shares = len(queues)
         events = []
         for message in messages:
             message.incref(shares)
             events.append(create_event(message.key, message.value, message.headers, message))
-        on_high, on_drop = self._pressure(tp)
         for queue in queues:
             for event in events:
                 queue.force_put_nowait(event)
-            if queue.in_pressure_high_state(on_drop):
-                on_high()
 
 
 class BatchingTransport(HookedTransport):
