@@ -8,8 +8,8 @@
 - `latest`: per key, the highest `n` of `{"n": ...}` records in a RocksDB `PerKeyTable`
   (table latency runs, bench.table_latency; batch settings from the environment).
 
-`BENCH_MODEL` picks the order's type: `faust` (faust.Record) or `msgspec` (msgspec.Struct,
-and the p7 output a Struct too); table values are faust.Records either way.
+`BENCH_MODEL` picks the models: `faust` (faust.Record orders and table values) or `msgspec`
+(msgspec.Struct orders, table values and p7 output).
 """
 
 from __future__ import annotations
@@ -58,12 +58,17 @@ class Projection(msgspec.Struct):
     amount: int
 
 
+class TotalsStruct(msgspec.Struct):
+    count: int = 0
+    sum: int = 0
+
+
 FAST = os.environ.get("BENCH_MODEL", "faust") == "msgspec"
 Order: Any = OrderStruct if FAST else OrderRecord
+Totals: Any = TotalsStruct if FAST else TotalsRecord
 
 if JOB == "p1":
-    totals: PerKeyTable[TotalsRecord] = PerKeyTable(f"{TOPIC}-totals", value_type=TotalsRecord,
-                                                    default=TotalsRecord)
+    totals: PerKeyTable[Any] = PerKeyTable(f"{TOPIC}-totals", value_type=Totals, default=Totals)
 
     @batch_agent(TOPIC, value_type=Order, batch_size=BATCH)
     async def count_and_sum(batch: list[Message[Any]]) -> None:
@@ -71,7 +76,7 @@ if JOB == "p1":
             for message in batch:
                 current = pending.get(message.key)
                 pending.set(message, message.key,
-                            TotalsRecord(count=current.count + 1,
+                            Totals(count=current.count + 1,
                                    sum=current.sum + message.value.amount))
         if progress.handled(len(batch)):
             progress.write()

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
+import msgspec
 from faust.stores.base import Store
 from faust.stores.memory import Store as MemoryStore
 from faust.stores.rocksdb import Store as RocksDBStore
@@ -57,7 +58,13 @@ def encode_key(store: Store, key: Any) -> bytes:
 
 
 def encode_value(store: Store, value: Any) -> bytes:
-    """`value` as the store and the changelog hold it."""
+    """`value` as the store and the changelog hold it.
+
+    A msgspec Struct (a table whose value type is one) is JSON encoded by msgspec, in C;
+    Faust's serializers know only their own models and JSON data.
+    """
+    if isinstance(value, msgspec.Struct):
+        return _STRUCT_JSON.encode(value)
     return cast(bytes, store._encode_value(value))
 
 
@@ -67,8 +74,22 @@ def decode_key(store: Store, key: bytes) -> Any:
 
 
 def decode_value(store: Store, value: bytes) -> Any:
-    """A stored value, decoded with the table's value type."""
+    """A stored value, decoded with the table's value type (a msgspec Struct by msgspec)."""
+    struct_type = struct_value_type(store)
+    if struct_type is not None:
+        return msgspec.json.decode(value, type=struct_type)
     return store._decode_value(value)
+
+
+def struct_value_type(store: Store) -> type[msgspec.Struct] | None:
+    """The table's value type if it is a msgspec Struct."""
+    value_type = store.value_type
+    if isinstance(value_type, type) and issubclass(value_type, msgspec.Struct):
+        return value_type
+    return None
+
+
+_STRUCT_JSON = msgspec.json.Encoder()
 
 
 def partition_dbs(store: Store) -> Mapping[int, RawDB] | None:
@@ -100,6 +121,15 @@ def write(store: Store, writes: Iterable[RawWrite]) -> None:
         store._db_for_partition(partition).write(batch)
 
 
+def read_local(store: Store, partition: int, key: Any, key_bytes: bytes) -> Any:
+    """As `read_partition`, but None if this worker has no database of `partition` (it
+    does not open one)."""
+    dbs = partition_dbs(store)
+    if dbs is not None and partition not in dbs:
+        return None
+    return read_partition(store, partition, key, key_bytes)
+
+
 def read_partition(store: Store, partition: int, key: Any, key_bytes: bytes) -> Any:
     """The stored value of `key` (encoded: `key_bytes`) in `partition`, or None.
 
@@ -111,4 +141,4 @@ def read_partition(store: Store, partition: int, key: Any, key_bytes: bytes) -> 
     if not isinstance(store, RocksDBStore):
         return store.get(key)
     raw = store._db_for_partition(partition).get(key_bytes)
-    return None if raw is None else store._decode_value(raw)
+    return None if raw is None else decode_value(store, raw)

@@ -34,7 +34,7 @@ from typing import Any, Generic, TypeVar
 
 import faust
 
-from streams._faust.store import encode_key, encode_value, read_partition
+from streams._faust.store import encode_key, encode_value, read_local, read_partition
 from streams.errors import TableError
 from streams.kafka.partitioner import key_partition
 from streams.processing.models import Message
@@ -52,7 +52,8 @@ DECLARED_TABLES: list[PerKeyTable[Any]] = []
 class PerKeyTable(Generic[V]):
     """A per-key table declared by a deployment; bound to the Faust app at start.
 
-    `value_type` is a faust.Record (or int/float/str); `default` makes the value of a key
+    `value_type` is a msgspec.Struct (the fast path: encoded and decoded in C), a
+    faust.Record, or int/float/str; `default` makes the value of a key
     never seen (a callable with no arguments, like the Record class itself).
     `store="memory"` keeps the table in memory only (tests); the default is RocksDB.
     `source` names the topic the table is partitioned like (whose KEY_PARTITIONER places
@@ -121,7 +122,9 @@ class PerKeyTable(Generic[V]):
         `TableBatch.get` inside a handler). Only this worker's partitions are read; the HTTP
         lookup `GET /api/tables/{table}/{key}` is routed to the worker owning the key.
         """
-        return self.faust_table.data.get(key)  # type: ignore[no-any-return]
+        store = self.faust_table.data
+        return read_local(store, self.partition_of(key), key,  # type: ignore[no-any-return]
+                          encode_key(store, key))
 
     def stored(self, key: Any) -> Entry:
         """(The stored value of `key` or None, its partition), from the cache if there.

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import faust
+import msgspec
 
 from streams._faust.store import partition_dbs
 from streams.state.scan import active_partitions, decode_key, decode_value, scan
@@ -37,6 +38,8 @@ def to_json(value: Any) -> Any:
     """A table value as JSON-ready data (Faust Records know their own representation)."""
     if isinstance(value, faust.Record):
         return value.asdict()
+    if isinstance(value, msgspec.Struct):
+        return msgspec.to_builtins(value)
     return value
 
 
