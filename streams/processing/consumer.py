@@ -31,7 +31,7 @@ from mode.utils.queues import FlowControlEvent
 from streams._faust.consumer import EventQueue, HookedConsumer, HookedTransport
 from streams._faust.tables import changelog_table
 from streams.observability import metrics
-from streams.processing.back_pressure import wait_for_room
+from streams.processing.back_pressure import is_full, wait_for_room
 from streams.processing.fetch_order import fetch_order, known_empty
 
 
@@ -56,6 +56,7 @@ class BatchingConsumer(HookedConsumer):
         super().__init__(*args, **kwargs)
         self._batch_queues: dict[str, list[EventQueue]] = {}
         self._pressure_callbacks: dict[TP, tuple[Callable[[], None], Callable[[], None]]] = {}
+        self._paused_queues: set[EventQueue] = set()  # see wait_for_room
         self._order = fetch_order(self, cast(Any, self.app).broker_reader)  # a PlatformApp
         self._raw_changelogs: dict[str, bool] = {}
         self._changelog_room = asyncio.Event()  # the recovery queue is not full
@@ -222,10 +223,19 @@ class BatchingConsumer(HookedConsumer):
 
     async def wait_for_room(self) -> None:
         """Wait for room in the batch agents' queues, then pause the partitions of the
-        queues still full (streams.processing.back_pressure)."""
-        full = await wait_for_room(self._batch_queues, stopping=lambda: self.should_stop)
+        queues still full (streams.processing.back_pressure).
+
+        A queue whose partitions were paused is not waited for again until it has room:
+        an agent stuck for long (a transient failure) must not slow the fetches of every
+        other topic to one a second.
+        """
+        self._paused_queues = {queue for queue in self._paused_queues if is_full(queue)}
+        waiting = {topic: [queue for queue in queues if queue not in self._paused_queues]
+                   for topic, queues in self._batch_queues.items()}
+        full = await wait_for_room(waiting, stopping=lambda: self.should_stop)
         for tp in self.assignment() if full else ():
             for queue in full.get(tp.topic, ()):
+                self._paused_queues.add(queue)
                 on_high, on_drop = self._pressure(tp)
                 if queue.in_pressure_high_state(on_drop):
                     on_high()
