@@ -130,6 +130,31 @@ def read_local(store: Store, partition: int, key: Any, key_bytes: bytes) -> Any:
     return read_partition(store, partition, key, key_bytes)
 
 
+def is_rocksdb(store: Store) -> bool:
+    """Whether `store` keeps its partitions in RocksDB databases."""
+    return isinstance(store, RocksDBStore)
+
+
+def write_changelog_batch(store: Store, partition: int,
+                          records: Iterable[tuple[bytes, bytes | None]], offset: int) -> None:
+    """Apply changelog records (raw key, raw value or None for a deleted key) to the
+    partition's RocksDB database, and persist `offset` as the last changelog offset
+    applied, in one write batch: the offset is on disk exactly when the records it covers
+    are. Keys and values are stored as Faust's recovery stores them (faust/stores/rocksdb.py
+    `apply_changelog_batch`, `set_persisted_offset`), which writes the offset after."""
+    import rocksdict
+
+    rocks = cast(RocksDBStore, store)
+    batch = rocksdict.WriteBatch(raw_mode=True)
+    for key, value in records:
+        if value is None:
+            batch.delete(key)
+        else:
+            batch.put(key, value)
+    batch.put(rocks.offset_key, str(offset).encode())
+    rocks._db_for_partition(partition).write(batch)
+
+
 def read_partition(store: Store, partition: int, key: Any, key_bytes: bytes) -> Any:
     """The stored value of `key` (encoded: `key_bytes`) in `partition`, or None.
 
