@@ -319,7 +319,7 @@ def create_app(
     install_transactions(app)
     register_views(app)
     register_assignment(app)
-    install_bulk_restore(app)
+    install_bulk_restore(app, threshold=settings.table_bulk_restore_min_records)
     install_monitoring(app)
     policy = AccessPolicy.from_settings(settings, settings.web_host,
                                         open_paths=WORKER_OPEN_PATHS)
