@@ -33,6 +33,17 @@ class RawDB(Protocol):
     def iter(self) -> RawIterator: ...
 
 
+class ChangelogRecord(Protocol):
+    """A changelog record as consumed (aiokafka's `ConsumerRecord`): raw key and value,
+    None for a deleted key."""
+
+    @property
+    def key(self) -> bytes: ...
+
+    @property
+    def value(self) -> bytes | None: ...
+
+
 @dataclass(frozen=True)
 class RawWrite:
     """One key's new value for a table partition, decoded and encoded."""
@@ -135,22 +146,24 @@ def is_rocksdb(store: Store) -> bool:
     return isinstance(store, RocksDBStore)
 
 
-def write_changelog_batch(store: Store, partition: int,
-                          records: Iterable[tuple[bytes, bytes | None]], offset: int) -> None:
-    """Apply changelog records (raw key, raw value or None for a deleted key) to the
-    partition's RocksDB database, and persist `offset` as the last changelog offset
-    applied, in one write batch: the offset is on disk exactly when the records it covers
-    are. Keys and values are stored as Faust's recovery stores them (faust/stores/rocksdb.py
-    `apply_changelog_batch`, `set_persisted_offset`), which writes the offset after."""
+def write_changelog_batch(store: Store, partition: int, records: Iterable[ChangelogRecord],
+                          offset: int) -> None:
+    """Apply changelog records to the partition's RocksDB database and persist `offset` as
+    the last changelog offset applied, in one write batch: the offset is on disk exactly
+    when the records it covers are. Keys and values are stored as Faust's recovery stores
+    them (faust/stores/rocksdb.py `apply_changelog_batch`, `set_persisted_offset`, which
+    writes the offset after the records)."""
     import rocksdict
 
     rocks = cast(RocksDBStore, store)
     batch = rocksdict.WriteBatch(raw_mode=True)
-    for key, value in records:
+    put, delete = batch.put, batch.delete
+    for record in records:
+        value = record.value
         if value is None:
-            batch.delete(key)
+            delete(record.key)
         else:
-            batch.put(key, value)
+            put(record.key, value)
     batch.put(rocks.offset_key, str(offset).encode())
     rocks._db_for_partition(partition).write(batch)
 

@@ -213,7 +213,7 @@ class RecoveryProgress(Sensor):
         for table in sorted(set(actives) | set(standbys)):
             tps = actives.get(table, [])
             done = sum(restore.applied[tp] for tp in tps)
-            replayed = (f"{done:,} changelog records replayed in {seconds:.1f}s "
+            replayed = (f"{done:,} changelog records replayed in {seconds:.2f}s "
                         f"({done / seconds:,.0f} records/s)" if done else
                         "nothing replayed from the changelog")
             log.info("table %s ready: %s; active partitions %s; standby partitions %s",

@@ -174,8 +174,7 @@ class BulkRestore:
                     continue
                 p = partitions[ktp]
                 p.last = records[-1].offset
-                write_changelog_batch(p.store, ktp.partition,
-                                      [(r.key, r.value) for r in records], p.last)
+                write_changelog_batch(p.store, ktp.partition, records, p.last)
                 recovery.active_offsets[p.tp] = p.last
                 applied[p.tp] += len(records)
                 self._count(p.tp, len(records))
