@@ -87,6 +87,10 @@ class RestoreFirstRecovery(Recovery):
         if title != "active" or not tps or not tps <= ends.keys():
             await super()._build_highwaters(consumer, tps, destination, title)
             return
+        # Faust keeps the highwater of a partition that stayed assigned as a standby; with
+        # its active offset dropped it would count as left to restore, forever.
+        for tp in set(destination) - tps:
+            del destination[tp]
         for tp in tps:
             destination[tp] = ends[tp] - 1  # Faust's highwater: the last record's offset
 
