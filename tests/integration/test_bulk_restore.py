@@ -1,7 +1,7 @@
 """A worker with an empty data directory restores its table partitions in bulk, and what it
 writes to RocksDB is exactly the changelog: each key's last value, deleted keys absent,
 the persisted offset at the changelog's last record. A restore killed midway (SIGKILL)
-goes on from what it wrote and ends the same."""
+or stopped midway goes on from what it wrote and ends the same."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import asyncio
 import json
 import random
 import re
+import time
 import uuid
 from pathlib import Path
 
@@ -117,10 +118,11 @@ def test_bulk_restore_into_an_empty_data_dir_equals_the_changelog(
     assert [k for k in expected if table[k] != expected[k]] == []
 
 
-def test_a_bulk_restore_killed_midway_resumes_and_ends_equal_to_the_changelog(
-    kafka_bootstrap: str, tmp_path: Path,
+@pytest.mark.parametrize("interruption", ["SIGKILL", "SIGTERM"])
+def test_a_bulk_restore_interrupted_midway_resumes_and_ends_equal_to_the_changelog(
+    kafka_bootstrap: str, tmp_path: Path, interruption: str,
 ) -> None:
-    app_id = f"bulk-resume-{uuid.uuid4().hex[:8]}"
+    app_id = f"bulk-resume-{interruption.lower()}-{uuid.uuid4().hex[:8]}"
     records, expected = changelog(keys=100_000, writes=800_000, seed=2)
     fill_changelog(kafka_bootstrap, app_id, records)
     ends = changelog_ends(kafka_bootstrap, app_id)
@@ -137,7 +139,12 @@ def test_a_bulk_restore_killed_midway_resumes_and_ends_equal_to_the_changelog(
 
         done_before_kill = wait_for(restoring, 120, "the bulk restore to write records",
                                     interval=0.05)
-        worker.kill()
+        if interruption == "SIGKILL":
+            worker.kill()
+        else:  # a shutdown stops the restore between two write batches
+            began = time.monotonic()
+            assert worker.stop() == 0
+            assert time.monotonic() - began < 15
         assert 0 < done_before_kill < len(records)
 
         worker.start()
