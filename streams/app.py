@@ -24,6 +24,7 @@ from mode.utils.times import want_seconds
 from prometheus_client import REGISTRY, CollectorRegistry
 
 from streams._faust.app import FaustApp
+from streams._faust.recovery import RestoreFirstTableManager
 from streams._faust.versions import check_versions
 from streams.deployments import import_deployment
 from streams.errors import BrokerUnreachableError, SettingsError, UnverifiedDependencyError
@@ -41,6 +42,7 @@ from streams.processing.transactions import install as install_transactions
 from streams.processing.transactions import prepare_worker
 from streams.settings import Settings
 from streams.state.placement import table_partitioner
+from streams.state.restore import install_bulk_restore
 from streams.state.tables import DECLARED_TABLES, PerKeyTable
 from streams.state.windows import DECLARED_WINDOWED_TABLES, WindowedTable
 from streams.web.access import WORKER_OPEN_PATHS, AccessPolicy, protect
@@ -294,6 +296,7 @@ def create_app(
         logging_config=logging_config(settings.log_level, settings.log_format),
         Worker=PlatformWorker,
         Router=TableRouter,
+        TableManager=RestoreFirstTableManager,
         # Faust's own sends without a partition (sinks, a handler's topic.send): keys
         # placed by KEY_PARTITIONER, as the platform's Publisher does.
         producer_partitioner=Partitioner(settings.key_partitioner_for),
@@ -316,6 +319,7 @@ def create_app(
     install_transactions(app)
     register_views(app)
     register_assignment(app)
+    install_bulk_restore(app, threshold=settings.table_bulk_restore_min_records)
     install_monitoring(app)
     policy = AccessPolicy.from_settings(settings, settings.web_host,
                                         open_paths=WORKER_OPEN_PATHS)

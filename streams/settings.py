@@ -255,6 +255,10 @@ class Settings:
     table_cache_size: int = _env(
         "TABLE_CACHE_SIZE", _int(0, 100_000_000), 100_000,
         "keys per table whose values a worker keeps in memory in front of RocksDB (0: none)")
+    table_bulk_restore_min_records: int = _env(
+        "TABLE_BULK_RESTORE_MIN_RECORDS", _int(0, 10**15), 1_000,
+        "changelog records left to restore from which a worker restores its active RocksDB "
+        "table partitions in bulk; fewer are read by Faust's per-record recovery")
     topic_partitions: int = _env(
         "TOPIC_PARTITIONS", _int(1, 10000), 3, "partitions of topics the app creates")
     topic_replication: int = _env(

@@ -15,7 +15,7 @@ import os
 import faust
 
 from streams import Message, PerKeyTable, batch_agent
-from streams.state.tables import event_scope
+from streams._faust.events import event_scope
 
 TOPIC = os.environ["BENCH_TOPIC"]
 WRITES = os.environ.get("BENCH_TABLE_WRITES", "batch")

@@ -365,9 +365,10 @@ INVENTORY: tuple[PrivateName, ...] = (
     ),
     PrivateName(
         'faust.tables.base:Collection', '_on_changelog_event', 'read, write',
-        used_in='streams/_faust/tables.py add_changelog_callback',
+        used_in='streams/_faust/tables.py add_changelog_callback, has_own_changelog_callback',
         why=('count the changelog records applied per partition (recovery progress) '
-             "besides the table's own callback"),
+             "besides the table's own callback; a table with its own callback is not "
+             'restored in bulk (the callback needs every record as an event)'),
         upstream='a list of changelog-event callbacks, or a sensor call per applied record',
     ),
     PrivateName(
@@ -422,6 +423,56 @@ INVENTORY: tuple[PrivateName, ...] = (
         source_sha256='84badf3f2cfe0d0206c632a08818f7c89f21c80358e9fba27535f1089761198f',
     ),
     PrivateName(
+        'faust.tables.recovery:Recovery', 'on_rebalance', 'override',
+        used_in='streams/_faust/recovery.py RestoreFirstRecovery.on_rebalance',
+        why=('the bulk restore runs first, in a task, and then calls it: it must still only '
+             'record the assignment and persisted offsets and wake the recovery loop, '
+             'without awaiting anything'),
+        upstream='a restore hook between the assignment and the recovery loop',
+        signature=('(self, assigned: Set[faust.types.tuples.TP], revoked: '
+                   'Set[faust.types.tuples.TP], newly_assigned: Set[faust.types.tuples.TP], '
+                   'generation_id: int = 0) -> None'),
+        source_sha256='aa4d997a1795ceae3880f98311b46935d9ae1a183a699b9a283bb4306bc8641f',
+    ),
+    PrivateName(
+        'faust.tables.recovery:Recovery', 'on_partitions_revoked', 'override',
+        used_in='streams/_faust/recovery.py RestoreFirstRecovery.on_partitions_revoked',
+        why=('the first step of every rebalance (before stores close revoked partitions): '
+             'the bulk restore is cancelled there'),
+        upstream='a restore hook between the assignment and the recovery loop',
+        signature='(self, revoked: Set[faust.types.tuples.TP]) -> None',
+        source_sha256='161b5e997f7cbfefbcc6476066dab2230f1857311bfdc6332872966c285af481',
+    ),
+    PrivateName(
+        'faust.tables.recovery:Recovery', '_build_highwaters', 'override',
+        used_in='streams/_faust/recovery.py RestoreFirstRecovery._build_highwaters',
+        why=("after a bulk restore, the active highwaters are the end offsets the restore "
+             "has just read to; asking again through the worker's consumer waits behind "
+             'its 1.5 s fetch long-poll'),
+        upstream='a restore hook between the assignment and the recovery loop',
+        signature=('(self, consumer: faust.types.transports.ConsumerT, tps: '
+                   'Set[faust.types.tuples.TP], destination: Counter[faust.types.tuples.TP], '
+                   'title: str) -> None'),
+        source_sha256='91b4cc0d3724ae7bfc398e873684fc6f667ef8feb61a3b3314346ef11f2823de',
+    ),
+    PrivateName(
+        'faust.tables.recovery:Recovery', '_build_offsets', 'override',
+        used_in='streams/_faust/recovery.py RestoreFirstRecovery._build_offsets',
+        why=('after a bulk restore, the persisted offsets are at least the earliest offset '
+             '- 1, the only other thing Faust asks the broker for here'),
+        upstream='a restore hook between the assignment and the recovery loop',
+        signature=('(self, consumer: faust.types.transports.ConsumerT, tps: '
+                   'Set[faust.types.tuples.TP], destination: Counter[faust.types.tuples.TP], '
+                   'title: str) -> None'),
+        source_sha256='27eec86be06cb51f66dfd2572be2f9b41acd22c3570239bb5c554bd94e59a1d6',
+    ),
+    PrivateName(
+        'faust.tables.manager:TableManager', '_recovery', 'read, write',
+        used_in='streams/_faust/recovery.py RestoreFirstTableManager.recovery',
+        why="the table manager's recovery service is created as RestoreFirstRecovery",
+        upstream='a setting naming the recovery service class',
+    ),
+    PrivateName(
         'faust.stores.base:Store', '_encode_key', 'call',
         used_in='streams/_faust/store.py encode_key',
         why='the stored and changelog form of a key',
@@ -472,8 +523,9 @@ INVENTORY: tuple[PrivateName, ...] = (
     ),
     PrivateName(
         'faust.stores.rocksdb:Store', '_db_for_partition', 'call',
-        used_in='streams/_faust/store.py write',
-        why='one raw write batch per partition database after the changelog is acknowledged',
+        used_in='streams/_faust/store.py write, write_changelog_batch',
+        why=('one raw write batch per partition database after the changelog is '
+             'acknowledged, and per fetched changelog batch in the bulk restore'),
         upstream='a public bulk write with partitions',
         signature='(self, partition: int) -> Rdict',
         source_sha256='cb7e67d5f9efc4bced7b7ab09a55fe717c352daad5b693594e3f7ca52a98787f',
@@ -486,8 +538,9 @@ INVENTORY: tuple[PrivateName, ...] = (
     ),
     PrivateName(
         'faust.stores.rocksdb:Store', 'apply_changelog_batch', 'copy',
-        used_in='streams/_faust/store.py write',
-        why='bulk writes mimic how recovery writes RocksDB',
+        used_in='streams/_faust/store.py write, write_changelog_batch',
+        why=('bulk writes and the bulk restore mimic how recovery writes RocksDB (the '
+             'restore also persists the offset the way set_persisted_offset does)'),
         upstream='a public bulk write with partitions',
         signature=('(self, batch: Iterable[faust.types.events.EventT], to_key: Callable[[Any], '
                    'Any], to_value: Callable[[Any], Any]) -> None'),

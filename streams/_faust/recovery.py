@@ -1,8 +1,36 @@
-"""Faust's table recovery: ending a recovery from outside its loop."""
+"""Faust's table recovery: a restore step before it, and ending a recovery from outside
+its loop.
+
+Faust's `Recovery` reads every changelog record through the worker's consumer, one event
+at a time. `RestoreFirstRecovery` lets a restore step (`restore`, set by
+`streams.state.restore.install_bulk_restore`) bring the active table partitions up to
+their changelog's end first, outside the rebalance callback, and then hands the
+assignment to Faust, which reads the persisted offsets and finds nothing left (or only
+what was written meanwhile). A rebalance or shutdown cancels the step.
+
+The step returns the end offsets it read up to. Faust's recovery would ask the broker for
+them again through the worker's consumer, whose requests wait behind its fetch long-poll
+(`fetch_max_wait_ms`, 1.5 s: Faust pauses partitions in its own fetch loop, not in
+aiokafka), about 2 s per rebalance; it takes them from the step instead.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Any
+
+from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
+from faust.types import TP, ConsumerT
+
+log = logging.getLogger(__name__)
+
+#: restores the active changelog partitions given; returns, for those it read to their
+#: end, the end offset (the offset after the last record) its persisted offsets reach
+RestoreStep = Callable[[Recovery, set[TP]], Awaitable[Mapping[TP, int]]]
 
 
 def end_recovery(recovery: Recovery) -> None:
@@ -12,3 +40,102 @@ def end_recovery(recovery: Recovery) -> None:
     recovery.flush_buffers()
     recovery._set_recovery_ended()
     recovery.signal_recovery_end.set()
+
+
+class RestoreFirstRecovery(Recovery):
+    """Faust's recovery, after `restore` on each rebalance (see the module docstring).
+
+    Faust calls `on_rebalance` from the consumer's rebalance callback, which must return
+    quickly; the restore runs in a task and passes the assignment on to Faust's recovery
+    when it ends, failed or not (persisted offsets are only written with the records they
+    cover, so Faust goes on from wherever the restore got).
+    """
+
+    restore: RestoreStep | None = None
+    restoring: asyncio.Future[None] | None = None
+    #: end offsets the last restore step read up to, for Faust's next recovery round
+    restored_ends: Mapping[TP, int] = {}
+
+    async def on_rebalance(self, assigned: set[TP], revoked: set[TP],
+                           newly_assigned: set[TP], generation_id: int = 0) -> None:
+        self.cancel_restore()
+        self.restored_ends = {}
+        actives = {tp for tp in self.app.assignor.assigned_actives()
+                   if tp.topic in self.tables.changelog_topics}
+        if self.restore is None or not actives \
+                or generation_id != self.app.consumer_generation_id:
+            await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
+            return
+        self.restoring = asyncio.ensure_future(self.restore_then_recover(
+            self.restore, actives, assigned, revoked, newly_assigned, generation_id))
+
+    async def restore_then_recover(self, restore: RestoreStep, actives: set[TP],
+                                    assigned: set[TP], revoked: set[TP],
+                                    newly_assigned: set[TP], generation_id: int) -> None:
+        try:
+            self.restored_ends = await restore(self, actives)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("restoring tables in bulk failed; the changelog records left are "
+                        "read one by one", exc_info=True)
+        await super().on_rebalance(assigned, revoked, newly_assigned, generation_id)
+
+    async def _build_highwaters(self, consumer: ConsumerT, tps: set[TP],
+                                destination: Counter[TP], title: str) -> None:
+        ends = self.restored_ends
+        if title != "active" or not tps or not tps <= ends.keys():
+            await super()._build_highwaters(consumer, tps, destination, title)
+            return
+        # Faust keeps the highwater of a partition that stayed assigned as a standby; with
+        # its active offset dropped it would count as left to restore, forever.
+        for tp in set(destination) - tps:
+            del destination[tp]
+        for tp in tps:
+            destination[tp] = ends[tp] - 1  # Faust's highwater: the last record's offset
+
+    async def _build_offsets(self, consumer: ConsumerT, tps: set[TP],
+                             destination: Counter[TP], title: str) -> None:
+        # The persisted offsets Faust has just read back are at least the earliest
+        # offset - 1 (the restore started there), which is all Faust asks the broker for.
+        if title != "active" or not tps or not tps <= self.restored_ends.keys() \
+                or any(destination.get(tp) is None for tp in tps):
+            await super()._build_offsets(consumer, tps, destination, title)
+
+    def cancel_restore(self) -> None:
+        """Stop a running restore step. Its writes are synchronous between awaits, so none
+        happens after this returns."""
+        if self.restoring is not None and not self.restoring.done():
+            self.restoring.cancel()
+
+    def on_partitions_revoked(self, revoked: set[TP]) -> None:
+        self.cancel_restore()
+        super().on_partitions_revoked(revoked)
+
+    async def on_stop(self) -> None:
+        restoring, self.restoring = self.restoring, None
+        if restoring is not None:
+            restoring.cancel()
+            await asyncio.gather(restoring, return_exceptions=True)
+        await super().on_stop()
+
+
+class RestoreFirstTableManager(TableManager):
+    """Faust's table manager with `RestoreFirstRecovery` (the `TableManager` setting)."""
+
+    @property
+    def recovery(self) -> Recovery:
+        if self._recovery is None:
+            self._recovery = RestoreFirstRecovery(self.app, self, beacon=self.beacon,
+                                                  loop=self.loop)
+        return self._recovery
+
+
+def use_restore_step(app: Any, restore: RestoreStep) -> bool:
+    """Run `restore` before Faust's recovery of each new assignment; False when the app's
+    table manager is not `RestoreFirstTableManager`."""
+    recovery = app.tables.recovery
+    if not isinstance(recovery, RestoreFirstRecovery):
+        return False
+    recovery.restore = restore
+    return True

@@ -33,6 +33,17 @@ class RawDB(Protocol):
     def iter(self) -> RawIterator: ...
 
 
+class ChangelogRecord(Protocol):
+    """A changelog record as consumed (aiokafka's `ConsumerRecord`): raw key and value,
+    None for a deleted key."""
+
+    @property
+    def key(self) -> bytes: ...
+
+    @property
+    def value(self) -> bytes | None: ...
+
+
 @dataclass(frozen=True)
 class RawWrite:
     """One key's new value for a table partition, decoded and encoded."""
@@ -128,6 +139,33 @@ def read_local(store: Store, partition: int, key: Any, key_bytes: bytes) -> Any:
     if dbs is not None and partition not in dbs:
         return None
     return read_partition(store, partition, key, key_bytes)
+
+
+def is_rocksdb(store: Store) -> bool:
+    """Whether `store` keeps its partitions in RocksDB databases."""
+    return isinstance(store, RocksDBStore)
+
+
+def write_changelog_batch(store: Store, partition: int, records: Iterable[ChangelogRecord],
+                          offset: int) -> None:
+    """Apply changelog records to the partition's RocksDB database and persist `offset` as
+    the last changelog offset applied, in one write batch: the offset is on disk exactly
+    when the records it covers are. Keys and values are stored as Faust's recovery stores
+    them (faust/stores/rocksdb.py `apply_changelog_batch`, `set_persisted_offset`, which
+    writes the offset after the records)."""
+    import rocksdict
+
+    rocks = cast(RocksDBStore, store)
+    batch = rocksdict.WriteBatch(raw_mode=True)
+    put, delete = batch.put, batch.delete
+    for record in records:
+        value = record.value
+        if value is None:
+            delete(record.key)
+        else:
+            put(record.key, value)
+    batch.put(rocks.offset_key, str(offset).encode())
+    rocks._db_for_partition(partition).write(batch)
 
 
 def read_partition(store: Store, partition: int, key: Any, key_bytes: bytes) -> Any:

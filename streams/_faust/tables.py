@@ -18,20 +18,36 @@ def changelog_table(app: AppT, topic: str) -> CollectionT | None:
     return cast(TableManager, app.tables)._changelogs.get(topic)
 
 
+class _ChainedCallback:
+    """`callback`, then the changelog callback the table had (`previous`)."""
+
+    def __init__(self, callback: ChangelogCallback, previous: ChangelogCallback | None) -> None:
+        self.callback = callback
+        self.previous = previous
+        #: the table's own `on_changelog_event=` callback, under any added ones
+        self.own: ChangelogCallback | None = (
+            previous.own if isinstance(previous, _ChainedCallback) else previous)
+
+    async def __call__(self, event: EventT) -> None:
+        await self.callback(event)
+        if self.previous is not None:
+            await self.previous(event)
+
+
 def add_changelog_callback(table: Collection, callback: ChangelogCallback) -> None:
     """Call `callback` for each changelog event of `table`, before any callback it had.
 
     Faust keeps the `on_changelog_event=` argument of a table in `_on_changelog_event`
     and awaits it for every changelog record it applies, active or standby.
     """
-    previous = table._on_changelog_event
+    table._on_changelog_event = _ChainedCallback(callback, table._on_changelog_event)
 
-    async def both(event: EventT) -> None:
-        await callback(event)
-        if previous is not None:
-            await previous(event)
 
-    table._on_changelog_event = both
+def has_own_changelog_callback(table: Collection) -> bool:
+    """Whether `table` was given an `on_changelog_event=` callback (which needs every
+    changelog record as a Faust event), not counting those `add_changelog_callback` added."""
+    current = table._on_changelog_event
+    return (current.own if isinstance(current, _ChainedCallback) else current) is not None
 
 
 def on_changelog_send(table: Collection, sent: Callable[[FutureMessage], None]) -> None:

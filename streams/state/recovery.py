@@ -11,7 +11,8 @@ samples and says nothing about standbys.
 
 - a count of the changelog records applied to each table partition, as `active`
   (restoring a partition this worker serves) or `standby` (keeping a replica warm), taken
-  from the tables' changelog-event callback;
+  from the tables' changelog-event callback and from the bulk restore
+  (streams/state/restore.py), which writes active partitions without Faust events;
 - every second: `streams_table_recovery_remaining_records`,
   `streams_table_recovery_records_total` and `streams_tables_recovered`;
 - while active partitions are restored, one log line per table every `log_interval`
@@ -42,6 +43,7 @@ from streams.observability.metrics import (
     TABLES_RECOVERED,
     replace_samples,
 )
+from streams.state.restore import bulk_restore_of
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +102,12 @@ class RecoveryProgress(Sensor):
     async def on_start(self) -> None:
         for table in self.app.tables.values():
             add_changelog_callback(table, self._count_changelog_event)
+        restore = bulk_restore_of(self.app)
+        if restore is not None:
+            restore.on_applied.append(self._count_restored)
+
+    def _count_restored(self, tp: TP, records: int) -> None:
+        self._applied[(tp, "active")] += records
 
     async def _count_changelog_event(self, event: Any) -> None:
         # Faust awaits this for every changelog record it reads into a table partition
@@ -205,7 +213,7 @@ class RecoveryProgress(Sensor):
         for table in sorted(set(actives) | set(standbys)):
             tps = actives.get(table, [])
             done = sum(restore.applied[tp] for tp in tps)
-            replayed = (f"{done:,} changelog records replayed in {seconds:.1f}s "
+            replayed = (f"{done:,} changelog records replayed in {seconds:.2f}s "
                         f"({done / seconds:,.0f} records/s)" if done else
                         "nothing replayed from the changelog")
             log.info("table %s ready: %s; active partitions %s; standby partitions %s",

@@ -285,13 +285,13 @@ async def assigned_consumer(bootstrap_servers: str, topic: str, **options: Any
         await consumer.stop()
 
 
-async def send_all(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes]],
+async def send_all(bootstrap: str, topic: str, records: Iterable[tuple[bytes, bytes | None]],
                    partitions: int = 3) -> None:
     """Publish `records` in record batches, each on its key's (murmur2) partition.
 
     Much faster than one `send` per record (tests and benchmarks fill topics with it).
     """
-    by_partition: defaultdict[int, list[tuple[bytes, bytes]]] = defaultdict(list)
+    by_partition: defaultdict[int, list[tuple[bytes, bytes | None]]] = defaultdict(list)
     for key, value in records:
         by_partition[key_partition(key, partitions)].append((key, value))
     producer = AIOKafkaProducer(**client_options(bootstrap), acks=1,

@@ -304,12 +304,14 @@ def test_ready_is_false_before_assignment_and_during_recovery(
         assert first.stop() == 0
     table_keys = int(total(keys_before, "streams_table_keys", table=TABLE))
 
-    # A big changelog makes recovery last long enough to be seen from outside.
+    # A big changelog, read record by record (not in bulk), makes recovery last long enough
+    # to be seen from outside.
     restored = 40_000
     asyncio.run(produce_raw(kafka_bootstrap, f"{app_id}-{TABLE}-changelog",
                             changelog_records(restored, app_id)))
 
-    second = start_worker(worker_env(kafka_bootstrap, app_id, tmp_path / "second"), logs / "2")
+    second = start_worker(worker_env(kafka_bootstrap, app_id, tmp_path / "second",
+                                     TABLE_BULK_RESTORE_MIN_RECORDS=str(10**12)), logs / "2")
     try:
         not_ready, recovering = watch_start(second)
         reasons = [reason for body in not_ready for reason in body["reasons"]]

@@ -12,6 +12,7 @@ from prometheus_client import REGISTRY
 
 from streams import PerKeyTable, Settings, SettingsError, create_app
 from streams.state.recovery import RecoveryProgress, remaining_records, tables_recovered
+from streams.state.restore import bulk_restore_of
 
 
 class Totals(faust.Record, serializer="json"):
@@ -106,3 +107,36 @@ async def test_changelog_records_are_counted_by_kind_and_reported_at_rebalance_e
     assert "3 changelog records replayed" in ready[0]
     assert "active partitions 0 (3 replayed)" in ready[0]
     assert ready[0].endswith("standby partitions 1")
+
+
+async def test_records_restored_in_bulk_count_as_active_and_reach_the_ready_line(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = memory_app()
+    restore = bulk_restore_of(app)
+    assert restore is not None
+    progress = RecoveryProgress(app)
+    await progress.on_start()
+    active = changelog(app, 2)
+    before = sample("streams_table_recovery_records_total", table="totals", partition="2",
+                    kind="active")
+
+    progress.on_rebalance_start(app)
+    for applied in restore.on_applied:  # as the restore calls them after each write batch
+        applied(active, 1_000)
+        applied(active, 234)
+    app.tables.recovery.active_tps.add(active)
+    with caplog.at_level(logging.INFO, logger="streams.state.recovery"):
+        progress.on_rebalance_end(app, {})
+
+    assert sample("streams_table_recovery_records_total", table="totals", partition="2",
+                  kind="active") == before + 1_234
+    ready = [r.getMessage() for r in caplog.records if "table totals ready" in r.getMessage()]
+    assert "1,234 changelog records replayed" in ready[0]
+    assert "active partitions 2 (1234 replayed)" in ready[0]
+
+
+def test_bulk_restore_threshold_is_a_setting() -> None:
+    app = memory_app(TABLE_BULK_RESTORE_MIN_RECORDS="50000")
+    restore = bulk_restore_of(app)
+    assert restore is not None and restore.threshold == 50_000
