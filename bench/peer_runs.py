@@ -84,7 +84,7 @@ def run_ours(bootstrap: str, tmp: str, topic: str, total: int, job: str, label: 
         "LOG_LEVEL": "WARNING", "DEPLOYMENT_MODULES": "bench.deployments.orders",
         "BENCH_TOPIC": topic, "BENCH_JOB": job, "BENCH_SINK": f"{group}-out",
         "BENCH_EXPECT": str(total), "BENCH_MARK_FILE": str(mark),
-        "BENCH_MODEL": os.environ.get("BENCH_MODEL", "faust"), **extra},
+        "BENCH_MODEL": os.environ.get("BENCH_MODEL", "msgspec"), **extra},
         log_path=LOGS / f"bench-peers-{label}.log")
     with worker, _profiled(worker, label):
         assert worker.process is not None

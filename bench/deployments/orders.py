@@ -8,8 +8,8 @@
 - `latest`: per key, the highest `n` of `{"n": ...}` records in a RocksDB `PerKeyTable`
   (table latency runs, bench.table_latency; batch settings from the environment).
 
-`BENCH_MODEL` picks the models: `faust` (faust.Record orders and table values) or `msgspec`
-(msgspec.Struct orders, table values and p7 output).
+`BENCH_MODEL` picks the models: `msgspec` (default: msgspec.Struct orders, table values and
+p7 output) or `faust` (faust.Record orders and table values, dict p7 output).
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ class TotalsStruct(msgspec.Struct):
     sum: int = 0
 
 
-FAST = os.environ.get("BENCH_MODEL", "faust") == "msgspec"
+FAST = os.environ.get("BENCH_MODEL", "msgspec") == "msgspec"
 Order: Any = OrderStruct if FAST else OrderRecord
 Totals: Any = TotalsStruct if FAST else TotalsRecord
 

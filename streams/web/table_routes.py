@@ -65,7 +65,7 @@ _FAUST_APP = web.AppKey("streams_tables_app", object)
 
 def _json(data: Any, status: int = 200) -> web.Response:
     # Faust's encoder: table values may hold datetimes, decimals and UUIDs. It returns
-    # bytes when orjson is installed (quixstreams, in the bench extra, brings it).
+    # bytes when orjson is installed (a deployment may bring it, as quixstreams does).
     body = faust_json.dumps(data)
     return web.Response(body=body.encode() if isinstance(body, str) else body,
                         status=status, content_type="application/json")
