@@ -36,7 +36,7 @@ from streams.testing import free_port
 from tests.support.kafka_local import kafka_for_session
 
 ROOT = Path(__file__).resolve().parent.parent
-MESSAGES = int(os.environ.get("BENCH_MESSAGES", "1000000"))
+MESSAGES = int(os.environ.get("BENCH_MESSAGES", "200000"))
 KEYS = 10_000
 
 
