@@ -77,7 +77,7 @@ class BrokerHighwaterThread(AIOKafkaConsumerThread):
 class HookedConsumer(AIOKafkaConsumer):
     """Faust's aiokafka consumer whose fetch loop and commit rule call public hooks.
 
-    The defaults keep Faust's behaviour (except for gaps, noted by `admit_source`).
+    The defaults keep Faust's behaviour (except for gaps, noted by `admit_sources`).
     """
 
     # -- hooks ------------------------------------------------------------------------

@@ -3,12 +3,13 @@
 Faust's fetch loop passes every record to the conductor as `wait_first(callback(record),
 suspend_flow.wait())`: two tasks and an `asyncio.wait` per record, then the conductor's
 per-record checks and decoding into an event. For a batch agent that was a third of a
-worker's time. For topics a batch agent reads, `BatchingConsumer` builds the event itself
-and puts it on the agent's queue without waiting: the queue is the one the conductor would
-have filled, with the same back-pressure (a full queue pauses fetching of the partition
-until it drains) and the same clearing on rebalance. Changelogs of tables on RocksDB go the
-same way, undecoded, to the tables' recovery queue (see `restores_raw`). Every other topic
-(plain Faust agents, tables in memory) takes Faust's path unchanged.
+worker's time. For topics a batch agent reads, `BatchingConsumer` builds the events of a
+partition's fetched records itself and puts them on the agent's queue together: the queue
+is the one the conductor would have filled, with the same clearing on rebalance; its
+back-pressure holds the next fetch while the queue is full and pauses the partitions only
+after a while (`wait_for_room`, streams.processing.back_pressure). Changelogs of tables
+on RocksDB go to the tables' recovery queue undecoded (see `restores_raw`). Every other
+topic (plain Faust agents, tables in memory) takes Faust's path unchanged.
 
 Records of source topics (all but changelogs) also pass `streams.processing.fetch_order`,
 which checks every jump in offsets with the broker before Faust may commit past it.
