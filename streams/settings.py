@@ -273,6 +273,11 @@ class Settings:
         "records an agent may hold fetched but not yet handled; past 80% of it the worker "
         "stops fetching (memory: about 1 KiB per record plus the record itself; lower it "
         "for large records)")
+    gc_young_threshold: int = _env(
+        "GC_YOUNG_THRESHOLD", _int(0, 10_000_000), 50_000,
+        "allocations between collections of Python's youngest generation in a worker "
+        "(Python's default is 700, which costs a busy worker a third of its time; 0 keeps "
+        "Python's thresholds)")
     flush_max_retries: int = _env(
         "FLUSH_MAX_RETRIES", _int(0, 100), 3, "handler retries before dead-lettering")
     retry_backoff_ms: int = _env(
