@@ -1,5 +1,5 @@
 """Faust's events: the current one (table writes read it to choose their changelog
-partition), and acknowledging a batch of them."""
+partition), and tracking and acknowledging a batch of them."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import weakref
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from faust.sensors import Sensor
 from faust.streams import _current_event
 from faust.types import EventT
 from faust.types.tuples import ack_lock
@@ -26,6 +27,25 @@ def event_scope(event: EventT) -> Iterator[None]:
         yield
     finally:
         _current_event.reset(token)
+
+
+def track_all(consumer: Any, messages: Sequence[Any]) -> None:
+    """`consumer.track_message(message)` for each of `messages` not tracked yet.
+
+    Faust's `track_message` tells every sensor of the app of each record; only those that
+    listen (`on_message_in` overridden: Faust's monitor) are called here, and the list
+    of them is made once per batch rather than walked per record.
+    """
+    listeners = [sensor.on_message_in for sensor in consumer.app.sensors
+                 if type(sensor).on_message_in is not Sensor.on_message_in]
+    unacked = consumer._unacked_messages
+    for message in messages:
+        if message.tracked:
+            continue
+        message.tracked = True
+        unacked.add(message)
+        for on_message_in in listeners:
+            on_message_in(message.tp, message.offset, message)
 
 
 def ack_all(consumer: Any, events: Sequence[EventT]) -> None:

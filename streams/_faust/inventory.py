@@ -171,6 +171,15 @@ INVENTORY: tuple[PrivateName, ...] = (
         source_sha256='4751b72c4ed84153a7b6c14fdfe41cc92e477b38a6c6089cb785532ef5771688',
     ),
     PrivateName(
+        'faust.transport.consumer:Consumer', 'track_message', 'copy',
+        used_in='streams/_faust/events.py track_all',
+        upstream='a bulk track on the consumer (track many messages, sensors told once)',
+        why=("a batch's events tracked as in hand together, with only the sensors that "
+             "listen for records called (Faust's walks every sensor per record)"),
+        signature='(self, message: faust.types.tuples.Message) -> None',
+        source_sha256='217d7f1399a4cd8e15a43a64ecf50413b9b738058e5433e057f0dc3927a3fc03',
+    ),
+    PrivateName(
         'faust.transport.consumer:Consumer', '_acked_index', 'read, write',
         used_in='streams/_faust/events.py ack_all',
         upstream='a bulk ack on the consumer (ack many messages under one lock)',

@@ -4,7 +4,6 @@ go straight to the per-partition RocksDB databases."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Protocol, cast
 
 import msgspec
@@ -44,15 +43,23 @@ class ChangelogRecord(Protocol):
     def value(self) -> bytes | None: ...
 
 
-@dataclass(frozen=True)
-class RawWrite:
+class RawWrite(Protocol):
     """One key's new value for a table partition, decoded and encoded."""
 
-    partition: int
-    key: Any
-    value: Any
-    key_bytes: bytes
-    value_bytes: bytes
+    @property
+    def partition(self) -> int: ...
+
+    @property
+    def key(self) -> Any: ...
+
+    @property
+    def value(self) -> Any: ...
+
+    @property
+    def key_bytes(self) -> bytes: ...
+
+    @property
+    def value_bytes(self) -> bytes: ...
 
 
 def encode_key(store: Store, key: Any) -> bytes:

@@ -177,7 +177,6 @@ def to_message(event: Any, value_type: type[T] | None, key_type: type[Any] | Non
     Raises `DecodeError` with the record's coordinates when the key or value don't decode.
     """
     record = event.message
-    coordinates = f"{record.topic}[{record.partition}]@{record.offset}"
     # Whatever the record's bytes, headers or timestamp hold must end as a dead letter, never
     # as an exception that stops the agent: a record that stops the agent is never committed,
     # so every worker that takes the partition over would stop on it too (a crash loop).
@@ -190,9 +189,9 @@ def to_message(event: Any, value_type: type[T] | None, key_type: type[Any] | Non
         timestamp = _record_time(record.timestamp)
         headers = transform_headers(record.headers)
     except ValueError as exc:
-        raise DecodeError(f"{coordinates}: {exc}") from None
+        raise DecodeError(f"{_coordinates(record)}: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - see above
-        raise DecodeError(f"{coordinates}: cannot decode the record: "
+        raise DecodeError(f"{_coordinates(record)}: cannot decode the record: "
                           f"{type(exc).__name__}: {_shorten(str(exc))}") from None
     return Message(
         topic=record.topic,
@@ -206,6 +205,10 @@ def to_message(event: Any, value_type: type[T] | None, key_type: type[Any] | Non
         raw_value=record.value,
         event=event,
     )
+
+
+def _coordinates(record: Any) -> str:
+    return f"{record.topic}[{record.partition}]@{record.offset}"
 
 
 def _record_time(timestamp: float) -> datetime:

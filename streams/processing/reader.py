@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from streams._faust.consumer import take_nowait
+from streams._faust.events import track_all
 
 
 class BatchReader:
@@ -43,39 +44,42 @@ class BatchReader:
         return await read_batch(self._channel.queue, self._max_size, self._within,
                                 self._take)
 
-    def _take(self, event: Any) -> bool:
-        """Whether `event` is current; if so, track it as taken and not yet acknowledged.
+    def _take(self, events: list[Any]) -> list[Any]:
+        """Those of `events` that are current, each tracked as taken and not yet
+        acknowledged.
 
         Tracking at once, not when the batch is complete, is what makes a rebalance wait
         for the batch being collected (as for Faust's `noack_take`): otherwise its offsets
         would be committed without it and its records handled twice.
         """
         app = self._app
-        message = event.message
-        if (not app.flow_control.is_active()
-                or message.generation_id != app.consumer_generation_id):
-            return False
-        if not message.tracked:
-            message.tracked = True
-            app.consumer.track_message(message)
-        return True
+        if not app.flow_control.is_active():
+            return []
+        generation = app.consumer_generation_id
+        current = [event for event in events if event.message.generation_id == generation]
+        track_all(app.consumer, [event.message for event in current])
+        return current
+
+
+def _all(events: list[Any]) -> list[Any]:
+    return events
 
 
 async def read_batch(queue: Any, max_size: int, within: float,
-                     take: Callable[[Any], bool] = lambda event: True) -> list[Any]:
+                     take: Callable[[list[Any]], list[Any]] = _all) -> list[Any]:
     """Wait for the first event `take` accepts, then collect up to `max_size` accepted
-    events for at most `within` seconds; return them in arrival order."""
+    events for at most `within` seconds; return them in arrival order.
+
+    `take` gets the events as they come off the queue and returns those accepted.
+    """
     batch: list[Any] = []
     while not batch:
-        event = await queue.get()
-        if take(event):
-            batch.append(event)
+        batch = take([await queue.get()])
     loop = asyncio.get_running_loop()
     deadline = loop.time() + within
     while len(batch) < max_size:
         if not queue.empty():
-            batch.extend(event for event in take_nowait(queue, max_size - len(batch))
-                         if take(event))
+            batch += take(take_nowait(queue, max_size - len(batch)))
             continue
         remaining = deadline - loop.time()
         if remaining <= 0:
@@ -84,6 +88,5 @@ async def read_batch(queue: Any, max_size: int, within: float,
             event = await asyncio.wait_for(queue.get(), remaining)
         except TimeoutError:
             break
-        if take(event):
-            batch.append(event)
+        batch += take([event])
     return batch

@@ -120,10 +120,7 @@ class PendingWrites:
                 highest[(table.name, TP(topic, batch.partition))] = (
                     table, await batch.last_offset())
         for table, changes in self._by_table():
-            faust_store.write(table.data, [
-                faust_store.RawWrite(change.partition, change.key, change.value,
-                                     change.key_bytes, change.value_bytes)
-                for change in changes])
+            faust_store.write(table.data, changes)
             for change in changes:  # a windowed table: its expiry timer's index
                 track_window_expiry(table, change.key, change.partition)
                 if change.cache is not None:
