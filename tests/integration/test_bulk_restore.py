@@ -1,7 +1,8 @@
 """A worker with an empty data directory restores its table partitions in bulk, and what it
 writes to RocksDB is exactly the changelog: each key's last value, deleted keys absent,
 the persisted offset at the changelog's last record. A restore killed midway (SIGKILL)
-or stopped midway goes on from what it wrote and ends the same."""
+or stopped midway goes on from what it wrote and ends the same; while it runs, the
+worker's HTTP server answers."""
 
 from __future__ import annotations
 
@@ -129,10 +130,13 @@ def test_a_bulk_restore_interrupted_midway_resumes_and_ends_equal_to_the_changel
     ends = changelog_ends(kafka_bootstrap, app_id)
     data_dir = tmp_path / "data"
     worker = worker_for(kafka_bootstrap, app_id, data_dir)
+    answer_seconds: list[float] = []
     with worker:
         def restoring() -> float | None:
             assert worker.process is not None and worker.process.poll() is None
+            asked = time.monotonic()
             status, _ = worker.request("/ready")
+            answer_seconds.append(time.monotonic() - asked)
             assert status != 200, "the restore ended before it could be interrupted"
             done = metric(worker, "streams_table_recovery_records_total", table=TABLE,
                           kind="active")
@@ -147,6 +151,8 @@ def test_a_bulk_restore_interrupted_midway_resumes_and_ends_equal_to_the_changel
             assert worker.stop() == 0
             assert time.monotonic() - began < 15
         assert 0 < done_before_kill < len(records)
+        # the restore lets the event loop run between steps: the worker answers meanwhile
+        assert max(answer_seconds) < 1.0, f"/ready took {max(answer_seconds):.2f}s"
         # What the interrupted restore had made durable (the metric above lags by up to
         # a second, in which a restore of this size may have ended)
         _, offsets_at_stop = stored(data_dir)
