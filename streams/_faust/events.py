@@ -1,12 +1,13 @@
-"""Faust's events: the current one (table writes read it to choose their changelog
-partition), and tracking and acknowledging a batch of them."""
+"""Faust's events: the light one of a batch agent's record, the current one (table writes
+read it to choose their changelog partition), and tracking and acknowledging a batch of
+them."""
 
 from __future__ import annotations
 
 import contextlib
 import weakref
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, cast
 
 from faust.sensors import Sensor
 from faust.streams import _current_event
@@ -15,14 +16,29 @@ from faust.types.tuples import ack_lock
 from mode.utils.futures import notify
 
 
+class RecordEvent:
+    """The event of a record handed to a batch agent: Faust's `Event` reduced to what the
+    platform reads of it, its record (`message`, Faust's `Message`).
+
+    Faust's `Event` keeps the key, value and headers too, converting the headers to a
+    dict, and building one per record cost a batch agent 5% of its time. Faust's own
+    code reads `message` of the current event (`event_scope`), and holds it weakly.
+    """
+
+    __slots__ = ("message", "__weakref__")
+
+    def __init__(self, message: Any) -> None:
+        self.message = message
+
+
 @contextlib.contextmanager
-def event_scope(event: EventT) -> Iterator[None]:
+def event_scope(event: EventT | RecordEvent) -> Iterator[None]:
     """Make `event` Faust's current event for the duration of the block.
 
     This is the same context variable Faust's own stream loop sets for each event
     (`faust.streams.Stream._set_current_event`).
     """
-    token = _current_event.set(weakref.ref(event))
+    token = _current_event.set(weakref.ref(cast(EventT, event)))
     try:
         yield
     finally:

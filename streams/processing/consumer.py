@@ -26,10 +26,11 @@ from typing import Any, cast
 
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.tables.manager import TableManager
-from faust.types import TP, Message
+from faust.types import TP, EventT, Message
 from mode.utils.queues import FlowControlEvent
 
 from streams._faust.consumer import EventQueue, HookedConsumer, HookedTransport
+from streams._faust.events import RecordEvent
 from streams._faust.tables import changelog_table
 from streams.observability import metrics
 from streams.processing.back_pressure import is_full, wait_for_room
@@ -243,15 +244,14 @@ class BatchingConsumer(HookedConsumer):
 
     def hand_over_all(self, queues: list[EventQueue], tp: TP, messages: list[Message]) -> None:
         """Put the events of `messages` on `queues` (back-pressure: `wait_for_room`)."""
-        create_event = self.app.create_event
         shares = len(queues)
         events = []
         for message in messages:
             message.incref(shares)
-            events.append(create_event(message.key, message.value, message.headers, message))
+            events.append(RecordEvent(message))
         for queue in queues:
             for event in events:
-                queue.force_put_nowait(event)
+                queue.force_put_nowait(cast(EventT[Any], event))
 
 
 class BatchingTransport(HookedTransport):
