@@ -40,7 +40,7 @@ from streams.errors import (
 )
 from streams.kafka.partitioner import Partitioner
 from streams.kafka.publisher import Outgoing, encode_headers, encode_value
-from streams.kafka.record_batches import BatchProducer, send_batches
+from streams.kafka.record_batches import BatchProducer, Record, send_batches
 from streams.observability import metrics
 from streams.processing.consumer import BatchingConsumer
 from streams.processing.dead_letters import DeadLetterSink, dead_letter_topic_name
@@ -248,13 +248,19 @@ class SinkTopic:
         """Hand `outputs` to the producer; the result waits for their acknowledgement."""
         producer = await self._producer()
         partitions = sorted(await producer.partitions_for(self.name))
-        records = []
+        place = self._partitioner.partition
+        records: list[Record] = []
         for output in outputs:
+            if type(output) is tuple and len(output) == 2:  # (key, value): the common case
+                key = encode_value(output[0])
+                records.append((place(self.name, key, partitions), key,
+                                encode_value(output[1]), []))
+                continue
             record = output if isinstance(output, Outgoing) else _as_outgoing(output)
             key = encode_value(record.key)
             partition = record.partition
             if partition is None:
-                partition = self._partitioner.partition(self.name, key, partitions)
+                partition = place(self.name, key, partitions)
             records.append((partition, key, encode_value(record.value),
                             encode_headers(record.headers)))
         sent = await send_batches(producer, self.name, records)

@@ -38,7 +38,7 @@ from streams.errors import (
     TransientWaitEnded,
 )
 from streams.observability import metrics
-from streams.processing.models import Message, to_message
+from streams.processing.models import Message, MessageDecoder
 from streams.processing.transient import TransientRetry
 from streams.state import writes as table_writes
 from streams.state.placement import MISPLACED
@@ -77,6 +77,7 @@ class BatchProcessor:
     clock: Callable[[], float] = time.monotonic
 
     def __post_init__(self) -> None:
+        self._to_message = MessageDecoder[Any](self.value_type, self.key_type)
         self._transient = TransientRetry(self.agent, self.transient, self.backoff,
                                          self.transient_deadline_s, self.sleep,
                                          self.giving_up, self.clock)
@@ -114,9 +115,10 @@ class BatchProcessor:
 
     async def _decode(self, events: Sequence[Any]) -> list[Message[Any]]:
         messages = []
+        to_message = self._to_message
         for event in events:
             try:
-                messages.append(to_message(event, self.value_type, self.key_type))
+                messages.append(to_message(event))
             except DecodeError as exc:
                 await self._give_up(event, exc, attempts=1)
         return messages

@@ -1,4 +1,4 @@
-from dataclasses import dataclass
+from dataclasses import FrozenInstanceError, dataclass, fields
 from datetime import UTC, datetime
 from types import SimpleNamespace
 
@@ -7,7 +7,13 @@ import msgspec
 import pytest
 
 from streams.errors import DecodeError
-from streams.processing.models import Message, decode, to_message, transform_headers
+from streams.processing.models import (
+    Message,
+    MessageDecoder,
+    decode,
+    to_message,
+    transform_headers,
+)
 
 
 class Order(faust.Record, serializer="json"):
@@ -154,3 +160,34 @@ def test_a_record_that_does_not_fit_a_struct_is_a_decode_error() -> None:
     with pytest.raises(DecodeError, match=r"orders\[1\]@7: value does not fit StructOrder"):
         to_message(event, StructOrder)
 
+
+
+class Point(msgspec.Struct):
+    x: int
+    y: int
+
+
+def test_a_decoder_builds_the_message_the_dataclass_would() -> None:
+    source = event(b'{"x": 1, "y": 2}', headers=[("trace", b"abc")])
+    built = MessageDecoder(Point, str)(source)
+    expected = Message(topic="orders", partition=2, offset=41, key="c1", value=Point(1, 2),
+                       timestamp=datetime.fromtimestamp(1_700_000_000.5, tz=UTC),
+                       headers={"trace": b"abc"}, raw_key=b"c1",
+                       raw_value=b'{"x": 1, "y": 2}', event=source)
+    assert built == expected
+    assert [getattr(built, f.name) for f in fields(Message)] == [
+        getattr(expected, f.name) for f in fields(Message)]
+    with pytest.raises(FrozenInstanceError):
+        built.key = "other"  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(("declared", "raw", "error"), [
+    (str, b"\xff", "key is not UTF-8 text"),
+    (Point, b'{"x": "one", "y": 2}', "key does not fit Point: Expected `int`, got `str`"),
+    (int, b"seven", "key 'seven' is not an integer"),
+])
+def test_a_decoder_fails_as_decode_does(declared: type, raw: bytes, error: str) -> None:
+    with pytest.raises(ValueError, match=error):
+        decode(raw, declared, "key")
+    with pytest.raises(DecodeError, match=rf"orders\[2\]@41: {error}"):
+        MessageDecoder(bytes, declared)(event(b"v", key=raw))
