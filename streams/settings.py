@@ -14,6 +14,7 @@ import re
 import socket
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -372,7 +373,12 @@ class Settings:
     def key_partitioner_for(self, topic: str) -> str:
         """The key partitioner of `topic`: its KEY_PARTITIONER_TOPICS entry, else
         KEY_PARTITIONER."""
-        return dict(self.key_partitioner_topics).get(topic, self.key_partitioner)
+        return self._key_partitioner_by_topic.get(topic, self.key_partitioner)
+
+    @cached_property
+    def _key_partitioner_by_topic(self) -> dict[str, str]:
+        # asked per sink record: the tuple of pairs is not searched each time
+        return dict(self.key_partitioner_topics)
 
     @property
     def kafka_security_protocol(self) -> SecurityProtocol:

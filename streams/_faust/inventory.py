@@ -171,6 +171,15 @@ INVENTORY: tuple[PrivateName, ...] = (
         source_sha256='4751b72c4ed84153a7b6c14fdfe41cc92e477b38a6c6089cb785532ef5771688',
     ),
     PrivateName(
+        'faust.types.tuples:Message', 'incref', 'copy',
+        used_in='streams/_faust/events.py incref_all',
+        upstream='a bulk incref (many messages under one lock)',
+        why=("a partition's fetched records counted as handed to the agents under one "
+             "lock (Faust's takes it per record)"),
+        signature='(self, n: int = 1) -> None',
+        source_sha256='78d34df830d3089b463d2bbc6e06892fa49b427f5b9340e0f69032e825ef7cbf',
+    ),
+    PrivateName(
         'faust.transport.consumer:Consumer', 'track_message', 'copy',
         used_in='streams/_faust/events.py track_all',
         upstream='a bulk track on the consumer (track many messages, sensors told once)',

@@ -137,6 +137,19 @@ class Partitioner:
         self._partitioner_for = partitioner_for or (lambda topic: "murmur2")
         self._counters: dict[str, Iterator[int]] = {}
 
+    def placer(self, topic: str, partitions: Sequence[int]) -> Callable[[bytes | None], int]:
+        """`partition(topic, key, partitions)` as a function of `key`, with the topic's
+        partitioner looked up once (for a batch of records)."""
+        hash_name = self._partitioner_for(topic)
+        count = len(partitions)
+
+        def place(key: bytes | None) -> int:
+            if key is None:
+                return self.partition(topic, None, partitions)
+            return partitions[key_partition(key, count, hash_name)]
+
+        return place
+
     def partition(self, topic: str, key: bytes | None, partitions: Sequence[int]) -> int:
         """Pick a partition of `topic` from its (sorted) partition ids."""
         if key is not None:

@@ -248,19 +248,19 @@ class SinkTopic:
         """Hand `outputs` to the producer; the result waits for their acknowledgement."""
         producer = await self._producer()
         partitions = sorted(await producer.partitions_for(self.name))
-        place = self._partitioner.partition
+        place = self._partitioner.placer(self.name, partitions)
         records: list[Record] = []
         for output in outputs:
             if type(output) is tuple and len(output) == 2:  # (key, value): the common case
                 key = encode_value(output[0])
-                records.append((place(self.name, key, partitions), key,
+                records.append((place(key), key,
                                 encode_value(output[1]), []))
                 continue
             record = output if isinstance(output, Outgoing) else _as_outgoing(output)
             key = encode_value(record.key)
             partition = record.partition
             if partition is None:
-                partition = place(self.name, key, partitions)
+                partition = place(key)
             records.append((partition, key, encode_value(record.value),
                             encode_headers(record.headers)))
         sent = await send_batches(producer, self.name, records)

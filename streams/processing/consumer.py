@@ -30,7 +30,7 @@ from faust.types import TP, EventT, Message
 from mode.utils.queues import FlowControlEvent
 
 from streams._faust.consumer import EventQueue, HookedConsumer, HookedTransport
-from streams._faust.events import RecordEvent
+from streams._faust.events import RecordEvent, incref_all
 from streams._faust.tables import changelog_table
 from streams.observability import metrics
 from streams.processing.back_pressure import is_full, wait_for_room
@@ -244,11 +244,8 @@ class BatchingConsumer(HookedConsumer):
 
     def hand_over_all(self, queues: list[EventQueue], tp: TP, messages: list[Message]) -> None:
         """Put the events of `messages` on `queues` (back-pressure: `wait_for_room`)."""
-        shares = len(queues)
-        events = []
-        for message in messages:
-            message.incref(shares)
-            events.append(RecordEvent(message))
+        incref_all(messages, len(queues))
+        events = [RecordEvent(message) for message in messages]
         for queue in queues:
             for event in events:
                 queue.force_put_nowait(cast(EventT[Any], event))

@@ -113,6 +113,19 @@ def test_keyed_records_go_where_the_topics_partitioner_says() -> None:
     assert partitioner.partition("orders", b"foobar", [0, 1, 2]) == 0
 
 
+def test_a_placer_places_as_partition_does() -> None:
+    def partitioner_for(topic: str) -> str:
+        return {"clicks": "fnv1a"}.get(topic, "murmur2")
+
+    keys = [key.encode() for key in JAVA_VECTORS] + [b"foobar"]
+    for topic in ("clicks", "orders"):
+        place = Partitioner(partitioner_for).placer(topic, [3, 4, 5])
+        reference = Partitioner(partitioner_for)
+        assert [place(key) for key in keys] == [
+            reference.partition(topic, key, [3, 4, 5]) for key in keys]
+        assert [place(None) for _ in range(4)] == [3, 4, 5, 3]  # keyless: round-robin
+
+
 def test_keyed_records_go_where_murmur2_says() -> None:
     partitioner = Partitioner()
     for key, (_, on_3, _) in JAVA_VECTORS.items():
