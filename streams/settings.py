@@ -269,6 +269,13 @@ class Settings:
     flush_interval_ms: int = _env(
         "FLUSH_INTERVAL_MS", _int(1, 3_600_000), 1000,
         "longest wait before a partial batch is handled (flushInterval)")
+    commit_interval_ms: int = _env(
+        "COMMIT_INTERVAL_MS", _int(0, 60_000), 0,
+        "at-least-once: how long a batch agent gathers the table changes of its batches "
+        "before writing them to changelog and store together, a key changed by many "
+        "batches once (as Kafka Streams' commit.interval.ms); lookups see the changes at "
+        "once, the source offsets are committed after them, and a crash repeats up to "
+        "that much more work (0: each batch on its own)")
     stream_buffer_size: int = _env(
         "STREAM_BUFFER_SIZE", _int(100, 10_000_000), 65_536,
         "records an agent may hold fetched but not yet handled; past 80% of it the worker "
@@ -391,6 +398,11 @@ class Settings:
     def flush_interval(self) -> float:
         """Flush interval in seconds, as Faust's `within=` wants it."""
         return self.flush_interval_ms / 1000
+
+    @property
+    def commit_interval(self) -> float:
+        """COMMIT_INTERVAL_MS in seconds."""
+        return self.commit_interval_ms / 1000
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -59,7 +59,8 @@ class RawWrite(Protocol):
     def key_bytes(self) -> bytes: ...
 
     @property
-    def value_bytes(self) -> bytes: ...
+    def value_bytes(self) -> bytes | None:
+        """The value encoded (set by the time it is written)."""
 
 
 def encode_key(store: Store, key: Any) -> bytes:

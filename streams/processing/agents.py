@@ -169,17 +169,23 @@ class BatchAgent:
             if isinstance(app.consumer, BatchingConsumer):
                 app.consumer.deliver_to(self.topic, channel.queue)
             reader = BatchReader(app, channel, batch_size, within)
-            pipeline = BatchPipeline(app, processor, acknowledge, fail) if pipelined else None
+            pipeline = (BatchPipeline(app, processor, acknowledge, fail,
+                                      commit_interval=settings.commit_interval)
+                        if pipelined else None)
             try:
                 while True:
                     try:
-                        events = await reader.next_batch()
+                        events = await reader.next_batch(_first_within(app, pipeline))
                     except StopAsyncIteration:  # the agent's stream is stopping
                         if pipeline is not None:
                             await pipeline.drain()
                         return
                     try:
-                        if pipeline is not None:
+                        if pipeline is not None and not events:
+                            if (pipeline.seconds_to_commit() == 0
+                                    or not app.flow_control.is_active()):
+                                await pipeline.commit()
+                        elif pipeline is not None:
                             await pipeline.submit(events)
                         else:
                             await process(events)
@@ -198,6 +204,22 @@ class BatchAgent:
 
         consume.__name__ = consume.__qualname__ = self.name.replace(".", "_")
         self._agent = app.agent(source, name=self.name, concurrency=self.concurrency)(consume)
+
+
+#: How often an agent with uncommitted batches and no new records checks whether its
+#: partitions are being given up (a rebalance or shutdown waits for those batches)
+_GIVING_UP_CHECK_S = 0.1
+
+
+def _first_within(app: faust.App, pipeline: BatchPipeline | None) -> float | None:
+    """How long the agent may wait for the first record of its next batch: without limit,
+    unless batches await their commit (`COMMIT_INTERVAL_MS`); then until the commit is
+    due, checking every `_GIVING_UP_CHECK_S` whether the flow was stopped (the commit is
+    then made at once: the rebalance or shutdown waits for it)."""
+    due = None if pipeline is None else pipeline.seconds_to_commit()
+    if due is None:
+        return None
+    return 0.0 if not app.flow_control.is_active() else min(due, _GIVING_UP_CHECK_S)
 
 
 def _ack_all(app: faust.App, events: Sequence[Any], agent: str) -> None:

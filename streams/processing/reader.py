@@ -39,10 +39,11 @@ class BatchReader:
         self._max_size = max_size
         self._within = within
 
-    async def next_batch(self) -> list[Any]:
-        """The next non-empty batch of current events, each tracked by the consumer."""
+    async def next_batch(self, first_within: float | None = None) -> list[Any]:
+        """The next non-empty batch of current events, each tracked by the consumer; or
+        an empty one if no event came within `first_within` seconds (None: no limit)."""
         return await read_batch(self._channel.queue, self._max_size, self._within,
-                                self._take)
+                                self._take, first_within)
 
     def _take(self, events: list[Any]) -> list[Any]:
         """Those of `events` that are current, each tracked as taken and not yet
@@ -66,16 +67,31 @@ def _all(events: list[Any]) -> list[Any]:
 
 
 async def read_batch(queue: Any, max_size: int, within: float,
-                     take: Callable[[list[Any]], list[Any]] = _all) -> list[Any]:
+                     take: Callable[[list[Any]], list[Any]] = _all,
+                     first_within: float | None = None) -> list[Any]:
     """Wait for the first event `take` accepts, then collect up to `max_size` accepted
-    events for at most `within` seconds; return them in arrival order.
+    events for at most `within` seconds; return them in arrival order. If none is
+    accepted within `first_within` seconds (None: no limit), return an empty batch.
 
     `take` gets the events as they come off the queue and returns those accepted.
     """
-    batch: list[Any] = []
-    while not batch:
-        batch = take([await queue.get()])
     loop = asyncio.get_running_loop()
+    batch: list[Any] = []
+    if first_within is None:
+        while not batch:
+            batch = take([await queue.get()])
+    else:
+        first_deadline = loop.time() + first_within
+        while not batch:
+            if queue.empty():
+                try:
+                    event = await asyncio.wait_for(queue.get(),
+                                                   first_deadline - loop.time())
+                except TimeoutError:
+                    return []
+                batch = take([event])
+            else:
+                batch = take(take_nowait(queue, max_size))
     deadline = loop.time() + within
     while len(batch) < max_size:
         if not queue.empty():

@@ -34,7 +34,7 @@ from typing import Any, Generic, TypeVar
 
 import faust
 
-from streams._faust.store import encode_key, encode_value, read_local, read_partition
+from streams._faust.store import encode_key, read_local, read_partition
 from streams.errors import TableError
 from streams.kafka.partitioner import key_partition
 from streams.processing.models import Message
@@ -118,13 +118,19 @@ class PerKeyTable(Generic[V]):
     def get(self, key: Any) -> V | None:
         """The stored value of `key` on this worker, or None if it has none.
 
-        Reads what earlier batches wrote (not the pending updates of a running batch: use
-        `TableBatch.get` inside a handler). Only this worker's partitions are read; the HTTP
-        lookup `GET /api/tables/{table}/{key}` is routed to the worker owning the key.
+        Reads what earlier batches wrote, including changes handled but not committed to
+        the changelog and store yet (`COMMIT_INTERVAL_MS`); not the pending updates of a
+        running batch: use `TableBatch.get` inside a handler. Only this worker's partitions
+        are read; the HTTP lookup `GET /api/tables/{table}/{key}` is routed to the worker
+        owning the key.
         """
         store = self.faust_table.data
+        key_bytes = encode_key(store, key)
+        change = table_writes.latest_change(self.faust_table, key_bytes)
+        if change is not None:
+            return change.value  # type: ignore[no-any-return]
         return read_local(store, self.partition_of(key), key,  # type: ignore[no-any-return]
-                          encode_key(store, key))
+                          key_bytes)
 
     def stored(self, key: Any) -> Entry:
         """(The stored value of `key` or None, its partition), from the cache if there.
@@ -260,8 +266,7 @@ class TableBatch(Generic[V]):
         cache = self._cache()
         for key, (value, partition) in self._pending.items():
             writes.put(table_writes.Change(table, partition, key, value,
-                                           encode_key(store, key), encode_value(store, value),
-                                           cache))
+                                           encode_key(store, key), cache=cache))
         self._pending.clear()
 
 

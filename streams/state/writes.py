@@ -44,16 +44,21 @@ from streams.state.cache import ValueCache, forget_all
 _CURRENT: ContextVar[PendingWrites | None] = ContextVar("streams_pending_writes", default=None)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Change:
-    """One key's new value in one table, encoded as the store and changelog hold it."""
+    """One key's new value in one table, and its key encoded as the store and changelog
+    hold it.
+
+    The value is encoded when the change is sent (`value_bytes` None until then): a key
+    changed by many batches of one commit interval is encoded once, in its last value.
+    """
 
     table: Any  # the Faust table
     partition: int
     key: Any
     value: Any
     key_bytes: bytes
-    value_bytes: bytes
+    value_bytes: bytes | None = None
     cache: ValueCache | None = None  # the table's cache, given the value once it is stored
 
 
@@ -76,6 +81,10 @@ class PendingWrites:
         if change is None and self._previous is not None:
             change = self._previous._changes.get(key)
         return change
+
+    def own_change(self, table: Any, key_bytes: bytes) -> Change | None:
+        """This batch's change of the key (not the previous batch's)."""
+        return self._changes.get((table.name, key_bytes))
 
     def __len__(self) -> int:
         return len(self._changes)
@@ -105,6 +114,10 @@ class PendingWrites:
             producer = await aiokafka_producer(app, current_transactional_id())
         for table, changes in self._by_table():
             topic = table.changelog_topic.get_topic_name()
+            store = table.data
+            for change in changes:
+                if change.value_bytes is None:
+                    change.value_bytes = faust_store.encode_value(store, change.value)
             records: list[Record] = [(c.partition, c.key_bytes, c.value_bytes, [])
                                      for c in changes]
             self._sent.append((table, topic, await send_batches(producer, topic, records)))
@@ -137,6 +150,32 @@ class PendingWrites:
         for change in self._changes.values():
             by_name.setdefault(change.table.name, []).append(change)
         return [(changes[0].table, changes) for changes in by_name.values()]
+
+
+#: The pending writes handled but not yet in the stores (streams.processing.pipeline's open
+#: window and the one in flight), oldest first.
+_LIVE: list[PendingWrites] = []
+
+
+def register_live(writes: PendingWrites) -> None:
+    """Make `writes` visible to `latest_change` until `unregister_live`."""
+    _LIVE.append(writes)
+
+
+def unregister_live(writes: PendingWrites) -> None:
+    """`writes` is in the stores, or given up: lookups read the stores again."""
+    with contextlib.suppress(ValueError):
+        _LIVE.remove(writes)
+
+
+def latest_change(table: Any, key_bytes: bytes) -> Change | None:
+    """The newest change of the key that is handled but not in the store yet, if any:
+    what a lookup of the table must return (the pipeline commits changes in windows)."""
+    for writes in reversed(_LIVE):
+        change = writes.own_change(table, key_bytes)
+        if change is not None:
+            return change
+    return None
 
 
 def current() -> PendingWrites | None:

@@ -55,3 +55,38 @@ def test_a_batch_of_100_updates_to_3_keys_writes_3_changelog_records(
     assert values == {"a": 34, "b": 33, "c": 33}
     changelog = f"{app_id}-counts-changelog"
     assert asyncio.run(records_in(kafka_bootstrap, changelog)) == 3
+
+
+def test_within_a_commit_interval_batches_share_one_changelog_write_committed_at_shutdown(
+        kafka_bootstrap: str, unique_name: str, tmp_path: Path, output_dir: Path) -> None:
+    topic = unique_name
+    app_id = f"app-{topic}"
+    keys = [("a", "b", "c")[i % 3] for i in range(300)]  # three batches of 100
+    asyncio.run(ensure_topics(kafka_bootstrap, [TopicSpec(topic, 3, 1)]))
+    asyncio.run(produce_keys(kafka_bootstrap, topic, keys))
+    changelog = f"{app_id}-counts-changelog"
+
+    with WorkerProcess(ROOT, {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "APP_ID": app_id,
+        "DATA_DIR": str(tmp_path / "data"), "DEPLOYMENT_MODULES": "tests.deployments.coalescing",
+        "TEST_TOPIC": topic, "TEST_BATCH_SIZE": "100", "COMMIT_INTERVAL_MS": "60000",
+    }, log_path=output_dir / "worker.log") as worker:
+        worker.wait_ready()
+
+        def counted() -> dict[str, int] | None:
+            status, _ = worker.request("/api/tables/counts/a")
+            if status != 200:
+                return None
+            values = {key: worker.get_json(f"/api/tables/counts/{key}")["value"]
+                      for key in ("a", "b", "c")}
+            return values if sum(values.values()) == 300 else None
+
+        # lookups see the handled batches while their commit interval is still open
+        assert wait_for(counted, 90, "the three batches to be handled") == {
+            "a": 100, "b": 100, "c": 100}
+        assert asyncio.run(records_in(kafka_bootstrap, changelog)) == 0
+        assert asyncio.run(committed_lag(kafka_bootstrap, app_id, topic)) == 300
+        assert worker.stop() == 0  # a graceful stop commits the open interval
+
+    assert asyncio.run(records_in(kafka_bootstrap, changelog)) == 3  # one per key
+    assert asyncio.run(committed_lag(kafka_bootstrap, app_id, topic)) == 0

@@ -1,13 +1,17 @@
-"""The pipeline of batches: handled while the previous one is acknowledged, finished in order."""
+"""The pipeline of batches: handled while the previous ones are acknowledged, committed
+in windows, finished in order."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
+from types import SimpleNamespace
+from typing import Any
 
 import pytest
 
 from streams.processing.pipeline import BatchPipeline, PipelineStopped
+from streams.state import writes as table_writes
 
 
 class SinkAcks:
@@ -89,3 +93,87 @@ async def test_cancel_leaves_the_batch_in_flight_unacknowledged() -> None:
     await settle()
     assert acknowledged == []
 
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def windowed(processor: Any, clock: Clock) -> tuple[BatchPipeline, list[str]]:
+    acknowledged: list[str] = []
+
+    async def on_failure(exc: BaseException) -> None:
+        raise AssertionError(f"unexpected failure {exc!r}")
+
+    return (BatchPipeline(app=None, processor=processor,
+                          acknowledge=lambda events: acknowledged.extend(events),
+                          on_failure=on_failure, commit_interval=10.0, clock=clock),
+            acknowledged)
+
+
+async def test_batches_of_one_commit_interval_are_committed_and_acknowledged_together(
+) -> None:
+    processor, clock = SinkAcks(), Clock()
+    batches, acknowledged = windowed(processor, clock)
+    assert batches.seconds_to_commit() is None  # no window open
+    await batches.submit(["a"])
+    clock.now = 4.0
+    assert batches.seconds_to_commit() == 6.0
+    await batches.submit(["b"])
+    for name in ("a", "b"):
+        processor.acks[name].set_result(None)
+    await settle()
+    assert acknowledged == []  # sink acknowledged, but the window is still open
+
+    clock.now = 10.0
+    await batches.submit(["c"])  # the window is due: closed with its third batch
+    assert batches.seconds_to_commit() is None
+    processor.acks["c"].set_result(None)
+    await batches.drain()
+    assert acknowledged == ["a", "b", "c"]
+
+
+async def test_drain_commits_the_open_window() -> None:
+    processor, clock = SinkAcks(), Clock()
+    batches, acknowledged = windowed(processor, clock)
+    await batches.submit(["a"])
+    processor.acks["a"].set_result(None)
+    await batches.drain()
+    assert acknowledged == ["a"]
+
+
+class WritingProcessor:
+    """A processor whose handler changes one key per event, and fails on "bad" after
+    changing its key."""
+
+    table = SimpleNamespace(name="totals")
+
+    async def start(self, events: Sequence[str]) -> Any:
+        writes = table_writes.current()
+        assert writes is not None
+        for name in events:
+            writes.put(table_writes.Change(self.table, 0, name, 1, name.encode(), b"1"))
+        if "bad" in events:
+            raise ValueError("handler failed")
+        done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        return done
+
+
+async def test_a_batch_that_raises_leaves_nothing_in_the_window_and_lookups_see_the_rest(
+) -> None:
+    processor, clock = WritingProcessor(), Clock()
+    batches, acknowledged = windowed(processor, clock)
+    await batches.submit(["a"])
+    with pytest.raises(ValueError):
+        await batches.submit(["bad"])
+    latest = table_writes.latest_change
+    assert latest(processor.table, b"a") is not None  # handled, not committed yet
+    assert latest(processor.table, b"bad") is None
+    batches.cancel()
+    assert latest(processor.table, b"a") is None  # given up: lookups read the store
+    assert acknowledged == []

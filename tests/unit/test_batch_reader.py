@@ -44,3 +44,12 @@ async def test_an_error_thrown_into_the_queue_is_raised() -> None:
     await queue.throw(StopAsyncIteration())
     with pytest.raises(StopAsyncIteration):
         await read_batch(queue, 10, within=1)
+
+
+async def test_with_a_limit_for_the_first_event_an_idle_queue_gives_an_empty_batch() -> None:
+    queue = queue_of([])
+    started = asyncio.get_running_loop().time()
+    assert await read_batch(queue, 10, within=5, first_within=0.1) == []
+    assert asyncio.get_running_loop().time() - started < 2
+    queue.force_put_nowait(7)
+    assert await read_batch(queue, 10, within=0.1, first_within=0) == [7]

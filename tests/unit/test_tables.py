@@ -58,7 +58,9 @@ async def wait_until(condition, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.02)
 
 
-async def test_batch_updates_are_coalesced_and_go_to_their_records_partition() -> None:
+@pytest.mark.parametrize("commit_interval_ms", ["0", "60000"])
+async def test_batch_updates_are_coalesced_and_go_to_their_records_partition(
+        commit_interval_ms: str) -> None:
     totals = PerKeyTable("totals", value_type=Totals, default=Totals, register=False)
     seen_batches: list[int] = []
 
@@ -69,7 +71,8 @@ async def test_batch_updates_are_coalesced_and_go_to_their_records_partition() -
             for message in batch:
                 pending.update(message, message.key, lambda t: Totals(events=t.events + 1))
 
-    app = create_app(Settings.from_env({"TABLE_STORE": "memory", "APP_ID": "unit-tables"}),
+    app = create_app(Settings.from_env({"TABLE_STORE": "memory", "APP_ID": "unit-tables",
+                                        "COMMIT_INTERVAL_MS": commit_interval_ms}),
                      agents=[count], tables=[totals])
     producer = with_recording_producer(app)
     table = totals.faust_table
@@ -81,13 +84,19 @@ async def test_batch_updates_are_coalesced_and_go_to_their_records_partition() -
             key = keys[i % 3]
             await agent.put(key=key.encode(), value=json.dumps({"i": i}).encode(),
                             partition=partition_of[key], wait=False)
-        # stored once the changelog acknowledged it (while the next batch is handled)
+        # looked up at once (the commit interval may hold them back from the store)
         await wait_until(lambda: sum(seen_batches) == 12 and {
-            key: table[key].events for key in keys} == {"k0": 4, "k1": 4, "k2": 4})
+            key: totals.get(key).events for key in keys} == {"k0": 4, "k1": 4, "k2": 4})
+        if commit_interval_ms == "0":  # stored once the changelog acknowledged it
+            await wait_until(lambda: {key: table[key].events for key in keys} == {
+                "k0": 4, "k1": 4, "k2": 4})
 
-    # one changelog record per key and batch, never one per event, raw keys, and in the
-    # changelog partition of the key's records
-    assert 3 * len(seen_batches) == len(producer.sent) < 12
+    # one changelog record per key and commit (each batch on its own, or the batches of
+    # one commit interval together), never one per event, raw keys, and in the changelog
+    # partition of the key's records
+    batches_per_commit = 1 if commit_interval_ms == "0" else len(seen_batches)
+    assert len(seen_batches) > 1
+    assert 3 * len(seen_batches) // batches_per_commit == len(producer.sent) < 12
     assert {topic for topic, *_ in producer.sent} == {table.changelog_topic.get_topic_name()}
     assert all(partition == partition_of[key.decode()]
                for _, partition, key, _ in producer.sent)
