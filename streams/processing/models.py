@@ -254,6 +254,9 @@ class MessageDecoder(Generic[T]):
     def __init__(self, value_type: type[T] | None, key_type: type[Any] | None = str) -> None:
         self._decode_key = decoder_for(key_type, "key")
         self._decode_value = decoder_for(value_type, "value")
+        # the last record's timestamp and its datetime: records produced together often
+        # share their millisecond, and a datetime is immutable
+        self._last_time: tuple[float, datetime] | None = None
 
     def __call__(self, event: Any) -> Message[T]:
         record = event.message
@@ -266,7 +269,12 @@ class MessageDecoder(Generic[T]):
         try:
             key = self._decode_key(record.key)
             value = self._decode_value(record.value)
-            timestamp = _record_time(record.timestamp)
+            last_time = self._last_time
+            if last_time is not None and last_time[0] == record.timestamp:
+                timestamp = last_time[1]
+            else:
+                timestamp = _record_time(record.timestamp)
+                self._last_time = (record.timestamp, timestamp)
             headers = transform_headers(record.headers)
         except ValueError as exc:
             raise DecodeError(f"{_coordinates(record)}: {exc}") from None

@@ -191,3 +191,14 @@ def test_a_decoder_fails_as_decode_does(declared: type, raw: bytes, error: str) 
         decode(raw, declared, "key")
     with pytest.raises(DecodeError, match=rf"orders\[2\]@41: {error}"):
         MessageDecoder(bytes, declared)(event(b"v", key=raw))
+
+
+def test_each_record_keeps_its_own_timestamp_when_neighbours_share_one() -> None:
+    decoder = MessageDecoder(bytes, str)
+    times = [1_700_000_000.5, 1_700_000_000.5, 1_700_000_000.501, 1_700_000_000.5]
+    decoded = []
+    for timestamp in times:
+        source = event(b"v")
+        source.message.timestamp = timestamp
+        decoded.append(decoder(source).timestamp)
+    assert decoded == [datetime.fromtimestamp(t, tz=UTC) for t in times]
