@@ -173,7 +173,7 @@ def latest_change(table: Any, key_bytes: bytes) -> Change | None:
     what a lookup of the table must return (the pipeline commits changes in windows)."""
     for writes in reversed(_LIVE):
         change = writes.own_change(table, key_bytes)
-        if change is not None:
+        if change is not None and change.table is table:  # not another app's namesake
             return change
     return None
 
