@@ -281,6 +281,12 @@ class Settings:
         "records an agent may hold fetched but not yet handled; past 80% of it the worker "
         "stops fetching (memory: about 1 KiB per record plus the record itself; lower it "
         "for large records)")
+    fetch_max_wait_ms: int = _env(
+        "FETCH_MAX_WAIT_MS", _int(1, 30_000), 100,
+        "longest a fetch waits at the broker for records that are not there yet "
+        "(fetch.max.wait.ms; Faust's is 1,500). The worker's consumer has one fetch in "
+        "flight per broker: one waiting for quiet partitions (changelogs, the assignor's "
+        "topic) holds back the fetch of busy ones for that long")
     gc_young_threshold: int = _env(
         "GC_YOUNG_THRESHOLD", _int(0, 10_000_000), 50_000,
         "allocations between collections of Python's youngest generation in a worker "

@@ -254,6 +254,24 @@ INVENTORY: tuple[PrivateName, ...] = (
         source_sha256='a7f4f97d9f32aca2777713e22671d70eae4b3ae51541bb09a90448ce83acefce',
     ),
     PrivateName(
+        'faust.transport.drivers.aiokafka:AIOKafkaConsumerThread', '_create_worker_consumer',
+        'override',
+        used_in='streams/_faust/consumer.py BrokerHighwaterThread._create_worker_consumer',
+        why=("Faust's worker consumer with the fetch long-poll of FETCH_MAX_WAIT_MS: Faust "
+             'fixes it at 1.5 s, and a fetch of quiet partitions held back the next fetch of '
+             'busy ones that long (a third of a sink job\'s throughput)'),
+        upstream='a fetch_max_wait_ms setting in Faust',
+        signature=("(self, transport: 'Transport') -> "
+                   'aiokafka.consumer.consumer.AIOKafkaConsumer'),
+        source_sha256='c2701bfc3e6f6cad95c2be36d6a255a86e2c57d18d36cc1082b5fb5c482d99d7',
+    ),
+    PrivateName(
+        'aiokafka.consumer.consumer:AIOKafkaConsumer', '_fetch_max_wait_ms', 'write',
+        used_in='streams/_faust/consumer.py BrokerHighwaterThread._create_worker_consumer',
+        why='set after Faust created the consumer, read when it starts and creates its fetcher',
+        upstream='a fetch_max_wait_ms setting in Faust',
+    ),
+    PrivateName(
         'faust.transport.drivers.aiokafka:AIOKafkaConsumerThread', '_ensure_consumer', 'call',
         used_in='streams/_faust/consumer.py BrokerHighwaterThread._highwaters',
         why='the aiokafka consumer to ask for end offsets',

@@ -60,6 +60,7 @@ class BatchingConsumer(HookedConsumer):
         self._pressure_callbacks: dict[TP, tuple[Callable[[], None], Callable[[], None]]] = {}
         self._paused_queues: set[EventQueue] = set()  # see wait_for_room
         self._order = fetch_order(self, cast(Any, self.app).broker_reader)  # a PlatformApp
+        self.fetch_max_wait_ms = cast(Any, self.app).platform_settings.fetch_max_wait_ms
         self._raw_changelogs: dict[str, bool] = {}
         self._changelog_room = asyncio.Event()  # the recovery queue is not full
         self._changelog_room.set()

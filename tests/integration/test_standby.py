@@ -59,9 +59,14 @@ def test_standby_takes_over_a_killed_worker_without_replaying_its_changelog(
             return None
 
         owned = wait_for(split, DEADLINE, "two workers sharing the partitions")
-        for worker in workers:  # each keeps the other's partitions as standbys
-            assert metric(worker, "streams_partitions_assigned", role="standby",
-                          topic=f"{app_id}-{TABLE}-changelog") == PARTITIONS // 2
+
+        def standbys_shown() -> bool:  # each keeps the other's partitions as standbys
+            return all(metric(worker, "streams_partitions_assigned", role="standby",
+                              topic=f"{app_id}-{TABLE}-changelog") == PARTITIONS // 2
+                       for worker in workers)
+
+        # the gauge is refreshed every second: it may lag the assignment /ready shows
+        wait_for(standbys_shown, 10, "the standby partitions in /metrics")
 
         expected = asyncio.run(produce_updates(kafka_bootstrap, topic, PARTITIONS, UPDATES,
                                                KEYS, app_id))

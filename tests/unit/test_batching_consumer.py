@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping
+from typing import cast
 
 import pytest
 from faust.transport.drivers.aiokafka import Consumer as AIOKafkaConsumer
@@ -73,3 +74,22 @@ def test_with_nothing_committed_the_head_is_the_first_offset(
     assert consumer._new_offset(SOURCE) is None, "record 0 was never acknowledged"
     consumer.note_no_records(SOURCE, 0, 1)  # offset 0 holds no record (checked with the broker)
     assert consumer._new_offset(SOURCE) == 3
+
+
+def test_the_worker_consumer_long_polls_for_fetch_max_wait_ms() -> None:
+    """Faust fixes the fetch long-poll at 1.5 s; a fetch of quiet partitions then held back
+    the next fetch of busy ones that long. The worker's aiokafka consumer takes the
+    setting instead (aiokafka reads it when the consumer starts its fetcher)."""
+    app = create_app(Settings.from_env({"TABLE_STORE": "memory", "FETCH_MAX_WAIT_MS": "250"}),
+                     agents=[], tables=[])
+    consumer = app.consumer
+    assert isinstance(consumer, BatchingConsumer)
+
+    async def create_client() -> int:
+        thread = consumer._new_consumer_thread()
+        client = thread._create_worker_consumer(consumer.transport)
+        return int(client._fetch_max_wait_ms)
+
+    assert asyncio.run(create_client()) == 250
+    default = create_app(Settings.from_env({"TABLE_STORE": "memory"}), agents=[], tables=[])
+    assert cast(BatchingConsumer, default.consumer).fetch_max_wait_ms == 100

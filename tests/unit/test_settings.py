@@ -37,6 +37,7 @@ def test_values_are_parsed_and_normalised() -> None:
     ("WEB_PORT", "70000", "an integer from 1 to 65535"),
     ("BATCH_SIZE", "0", "an integer from 1 to 100000"),
     ("GC_YOUNG_THRESHOLD", "-1", "an integer from 0 to 10000000"),
+    ("FETCH_MAX_WAIT_MS", "0", "an integer from 1 to 30000"),
     ("FLUSH_INTERVAL_MS", "-5", "an integer from 1 to 3600000"),
     ("KAFKA_BOOTSTRAP_SERVERS", "localhost", "a comma-separated list of host:port"),
     ("PROCESSING_GUARANTEE", "maybe_once", "one of at_least_once, exactly_once"),
