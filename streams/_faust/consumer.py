@@ -13,7 +13,7 @@ consumer thread:
   partitions, where changelogs for which `restores_raw` is true go to
   `hand_over_changelog`, and records of topics with acks enabled pass `admit_sources`
   first. Faust's own gap bookkeeping is left to `admit_sources`. Before each fetch it
-  awaits `wait_for_room`.
+  awaits `before_fetch` and `wait_for_room`.
 - `_new_offset`, Faust's next offset to commit: consults `may_commit` first.
 - `_new_consumer_thread`: `BrokerHighwaterThread`, whose `_highwaters` asks the broker
   and whose `_create_worker_consumer` sets the fetch long-poll (`fetch_max_wait_ms`).
@@ -115,6 +115,9 @@ class HookedConsumer(AIOKafkaConsumer):
         """Put a changelog record on the tables' recovery queue."""
         raise NotImplementedError
 
+    async def before_fetch(self) -> None:
+        """Called first in each round of the fetch loop (it may seek)."""
+
     async def wait_for_room(self) -> None:
         """Called before each fetch: may wait until the queues have room for it."""
 
@@ -189,6 +192,7 @@ class HookedConsumer(AIOKafkaConsumer):
 
         try:
             while not (consumer_should_stop() or fetcher_should_stop()):
+                await self.before_fetch()
                 await self.wait_for_room()
                 set_flag(CONSUMER_FETCHING)
                 # Faust's `getmany`, by partition: what it did per record (the generation

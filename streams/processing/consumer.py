@@ -68,6 +68,7 @@ class BatchingConsumer(HookedConsumer):
         self._generation_start: dict[TP, int] = {}
         self._seeked_generation: int | None = None
         self._resumes_at_seek = 0
+        self._dropped_before_resume: set[TP] = set()  # see admit_sources
 
     async def seek(self, partition: TP, offset: int) -> None:
         await super().seek(partition, offset)
@@ -129,13 +130,30 @@ class BatchingConsumer(HookedConsumer):
     async def admit_sources(self, tp: TP, messages: list[Message]) -> list[Message]:
         """The source records of `messages` that may be delivered now.
 
-        A record dropped here is fetched again after the rebalance's seek; Faust would
-        have noted any jump as a gap, `FetchOrder` checks it with the broker.
+        Before the streams are resumed (`streams_resumed`) none may: they are dropped, and
+        the partition is seeked back to its next expected offset once they are
+        (`before_fetch`). Faust seeks to the committed offsets before it resumes, with an
+        await in between, so a fetch from the seeked position can arrive first; without
+        the seek back, a partition that received no later record (the next one would show
+        the jump) stayed behind those records until the next rebalance. Otherwise Faust
+        would have noted any jump as a gap; `FetchOrder` checks it with the broker.
         """
         generation = self.app.consumer_generation_id
         if messages[0].generation_id != generation or not self.streams_resumed():
+            self._dropped_before_resume.add(tp)
             return []  # one fetch's records are all of one generation
         return await self._order.admit_all(tp, messages)
+
+    async def before_fetch(self) -> None:
+        """Once the streams are resumed, seek the partitions whose records were dropped
+        before (`admit_sources`) back to the offset each must deliver next."""
+        if not self._dropped_before_resume or not self.streams_resumed():
+            return
+        dropped, self._dropped_before_resume = self._dropped_before_resume, set()
+        for tp in dropped:
+            offset = self._order.expected(tp)
+            if tp in self._generation_start and offset is not None:  # still assigned
+                await self.seek(tp, offset)
 
     def may_commit(self, tp: TP, head: int, committed: int | None) -> bool:
         """Whether Faust may commit `tp` now: never past an offset nobody acknowledged.

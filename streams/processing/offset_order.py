@@ -73,6 +73,10 @@ class OffsetOrder:
         self._next[tp] = offset
         self._awaiting.pop(tp, None)
 
+    def expected(self, tp: TP) -> int | None:
+        """The offset of `tp` to deliver next (None: nothing seeked yet)."""
+        return self._awaiting.get(tp, self._next.get(tp))
+
     def forget(self, tps: Iterable[TP]) -> None:
         """Nothing is expected of `tps` any more (revoked)."""
         for tp in tps:

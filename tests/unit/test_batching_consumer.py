@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping
+from types import SimpleNamespace
 from typing import cast
 
 import pytest
@@ -93,3 +94,29 @@ def test_the_worker_consumer_long_polls_for_fetch_max_wait_ms() -> None:
     assert asyncio.run(create_client()) == 250
     default = create_app(Settings.from_env({"TABLE_STORE": "memory"}), agents=[], tables=[])
     assert cast(BatchingConsumer, default.consumer).fetch_max_wait_ms == 100
+
+
+def test_records_fetched_between_the_seek_and_the_resume_are_fetched_again(
+        consumer: BatchingConsumer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Faust awaits its seek to the committed offsets before it resumes the flow: records
+    fetched from the seeked position in between are dropped, and must come again even if
+    no later record of the partition ever arrives to show the jump."""
+    seeks: list[tuple[TP, int]] = []
+
+    async def seek(self: AIOKafkaConsumer, partition: TP, offset: int) -> None:
+        seeks.append((partition, offset))
+
+    monkeypatch.setattr(AIOKafkaConsumer, "seek", seek)
+    flow = consumer.app.flow_control
+    flow.resume()  # table recovery resumes the flow to read changelogs
+    seek_to_committed(consumer)  # the next record of SOURCE is 15
+    fetched = [SimpleNamespace(offset=offset, generation_id=3) for offset in range(15, 20)]
+    assert asyncio.run(consumer.admit_sources(SOURCE, fetched)) == []  # type: ignore[arg-type]
+    asyncio.run(consumer.before_fetch())
+    assert seeks == [], "no seek back before the resume (the flow may be stopped again)"
+    flow.resume()
+    asyncio.run(consumer.before_fetch())
+    assert seeks == [(SOURCE, 15)]
+    asyncio.run(consumer.before_fetch())
+    assert seeks == [(SOURCE, 15)], "once"
+    assert asyncio.run(consumer.admit_sources(SOURCE, fetched)) == fetched  # type: ignore[arg-type]
