@@ -2,8 +2,8 @@
 
 A batch handler reads a key before it sets it; reading RocksDB and decoding the value
 every time cost more than the handler's own work. The cache holds, per key, the value the
-store has (None: the store has no value) and the key's partition, for the last
-`TABLE_CACHE_SIZE` keys read or written (the oldest is dropped first).
+store has (None: the store has no value) and the key's partition, for up to the last
+`TABLE_CACHE_SIZE` keys read or written: when it is full, the oldest eighth is dropped.
 
 It only ever holds what the store holds: values enter when they are read from the store
 or after their changelog records were acknowledged and written to the store (see
@@ -15,6 +15,7 @@ raising; the retried call must start from the store).
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from typing import Any
 
@@ -40,8 +41,19 @@ class ValueCache:
         if key not in entries and len(entries) >= self.size:
             if not self.size:
                 return
-            del entries[next(iter(entries))]
+            self._drop_oldest()
         entries[key] = (value, partition)
+
+    def _drop_oldest(self) -> None:
+        """Drop the oldest eighth of the entries (at least one) in one pass.
+
+        One at a time, each drop walked the dict from its start over every slot freed
+        before (they stay until the dict is rebuilt): with more keys than the cache holds,
+        that was a quarter of a table job's time.
+        """
+        entries = self._entries
+        for key in list(itertools.islice(entries, max(1, self.size // 8))):
+            del entries[key]
 
     def forget(self) -> None:
         self._entries.clear()

@@ -160,7 +160,11 @@ class PerKeyTable(Generic[V]):
         return int(table.partitions or table.app.conf.topic_partitions)
 
     def placement_key(self, key: Any) -> bytes:
-        """The bytes the partitioner hashes for `key`: the source record's key bytes."""
+        """The bytes the partitioner hashes for `key`: the source record's key bytes
+        (a str key of a str-keyed table: its UTF-8, as the raw serializer set at binding
+        encodes it)."""
+        if type(key) is str and self.key_type is str:
+            return key.encode()
         return bytes(self.faust_table.changelog_topic.prepare_key(key, None)[0])
 
     def partition_of(self, key: Any) -> int:

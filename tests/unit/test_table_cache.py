@@ -36,6 +36,19 @@ def test_the_cache_keeps_the_most_recent_keys_up_to_its_size() -> None:
     assert len(off) == 0
 
 
+def test_a_full_cache_drops_its_oldest_eighth_at_once() -> None:
+    cache = ValueCache(16)
+    for n in range(16):
+        cache.put(n, n, 0)
+    cache.put(16, 16, 0)
+    assert len(cache) == 15
+    assert cache.get(0) is None and cache.get(1) is None
+    assert [cache.get(n) for n in range(2, 17)] == [(n, 0) for n in range(2, 17)]
+    for n in range(17, 1000):  # never more than its size, the newest always kept
+        cache.put(n, n, 0)
+        assert len(cache) <= 16 and cache.get(n) == (n, 0)
+
+
 def test_the_size_comes_from_the_setting() -> None:
     totals = PerKeyTable("sized", value_type=Totals, default=Totals, register=False)
     create_app(Settings.from_env({"TABLE_STORE": "memory", "APP_ID": "unit-sized",
