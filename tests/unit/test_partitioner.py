@@ -5,12 +5,16 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
+from aiokafka.partitioner import murmur2 as aiokafka_murmur2
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streams.kafka.partitioner import (
     Partitioner,
     fnv1a_32,
     hash_placements,
     key_partition,
+    murmur2,
     murmur2_signed,
 )
 
@@ -149,10 +153,15 @@ def test_usable_as_aiokafka_partitioner_callable() -> None:
 
 
 def test_a_key_seen_before_is_not_hashed_again() -> None:
-    from aiokafka.partitioner import murmur2
-
     first = key_partition(b"customer-cached", 12)
     hits = key_partition.cache_info().hits
     assert key_partition(b"customer-cached", 12) == first
     assert key_partition.cache_info().hits == hits + 1
-    assert key_partition(b"customer-cached", 7) == (murmur2(b"customer-cached") & 0x7FFFFFFF) % 7
+    assert key_partition(b"customer-cached", 7) == (aiokafka_murmur2(b"customer-cached")
+                                                          & 0x7FFFFFFF) % 7
+
+
+@settings(max_examples=2_000)
+@given(st.binary(max_size=64))
+def test_murmur2_is_aiokafkas(data: bytes) -> None:
+    assert murmur2(data) == aiokafka_murmur2(data)
