@@ -86,6 +86,12 @@ def ack_all(consumer: Any, events: Sequence[EventT]) -> None:
     acked_offsets = consumer._acked
     unacked = consumer._unacked_messages
     newly_acked = 0
+    # a batch holds runs of records of one partition: its bookkeeping is looked up per run
+    run_tp: Any = None
+    enabled = False
+    committed: int | None = None
+    acked_index: set[int] = set()
+    acked: list[int] = []
     with ack_lock:
         for event in events:
             message = event.message
@@ -96,16 +102,19 @@ def ack_all(consumer: Any, events: Sequence[EventT]) -> None:
                 continue  # another agent reading the topic still holds it
             message.acked = True
             tp = message.tp
-            offset = message.offset
-            if not acks_enabled_for(message.topic):
-                continue
-            committed = committed_offsets[tp]
-            if committed is None or offset >= committed:
+            if tp != run_tp:
+                run_tp = tp
+                enabled = acks_enabled_for(message.topic)
+                committed = committed_offsets[tp]
                 acked_index = acked_indexes[tp]
-                if offset not in acked_index:
-                    unacked.discard(message)
-                    acked_index.add(offset)
-                    acked_offsets[tp].append(offset)
-                    newly_acked += 1
+                acked = acked_offsets[tp]
+            if not enabled:
+                continue
+            offset = message.offset
+            if (committed is None or offset >= committed) and offset not in acked_index:
+                unacked.discard(message)
+                acked_index.add(offset)
+                acked.append(offset)
+                newly_acked += 1
         consumer._n_acked += newly_acked
         notify(consumer._waiting_for_ack)

@@ -254,35 +254,58 @@ class MessageDecoder(Generic[T]):
     def __init__(self, value_type: type[T] | None, key_type: type[Any] | None = str) -> None:
         self._decode_key = decoder_for(key_type, "key")
         self._decode_value = decoder_for(value_type, "value")
-        # the last record's timestamp and its datetime: records produced together often
-        # share their millisecond, and a datetime is immutable
-        self._last_time: tuple[float, datetime] | None = None
+        # the last record's timestamp and its datetime (see decode_all)
+        self._last_time: tuple[float | None, datetime | None] = (None, None)
 
     def __call__(self, event: Any) -> Message[T]:
-        record = event.message
-        # Whatever the record's bytes, headers or timestamp hold must end as a dead letter,
-        # never as an exception that stops the agent: a record that stops the agent is
-        # never committed, so every worker that takes the partition over would stop on it
-        # too (a crash loop). Hence any Exception, not only ValueError: RecursionError
-        # from deeply nested JSON, OverflowError from a timestamp out of datetime's range,
-        # MemoryError from a huge value, whatever a Record's own validation raises.
-        try:
-            key = self._decode_key(record.key)
-            value = self._decode_value(record.value)
-            last_time = self._last_time
-            if last_time is not None and last_time[0] == record.timestamp:
-                timestamp = last_time[1]
-            else:
-                timestamp = _record_time(record.timestamp)
-                self._last_time = (record.timestamp, timestamp)
-            headers = transform_headers(record.headers)
-        except ValueError as exc:
-            raise DecodeError(f"{_coordinates(record)}: {exc}") from None
-        except Exception as exc:  # noqa: BLE001 - see above
-            raise DecodeError(f"{_coordinates(record)}: cannot decode the record: "
-                              f"{type(exc).__name__}: {_shorten(str(exc))}") from None
-        return _new_message(record.topic, record.partition, record.offset, key, value,
-                            timestamp, headers, record.key, record.value, event)
+        messages, failed = self.decode_all((event,))
+        if failed:
+            raise failed[0][1]
+        return messages[0]
+
+    def decode_all(self, events: Iterable[Any],
+                   ) -> tuple[list[Message[T]], list[tuple[Any, DecodeError]]]:
+        """The `Message` of each of `events` that decodes, in order, and each event that
+        does not with its `DecodeError`: one loop for a batch."""
+        messages: list[Message[T]] = []
+        failed: list[tuple[Any, DecodeError]] = []
+        append = messages.append
+        decode_key, decode_value, new_message = self._decode_key, self._decode_value, _new_message
+        # records produced together often share their millisecond, and a datetime is
+        # immutable: consecutive records with the same timestamp share it
+        last_stamp, last_time = self._last_time
+        for event in events:
+            record = event.message
+            # Whatever the record's bytes, headers or timestamp hold must end as a dead
+            # letter, never as an exception that stops the agent: a record that stops the
+            # agent is never committed, so every worker that takes the partition over
+            # would stop on it too (a crash loop). Hence any Exception, not only
+            # ValueError: RecursionError from deeply nested JSON, OverflowError from a
+            # timestamp out of datetime's range, MemoryError from a huge value, whatever
+            # a Record's own validation raises.
+            try:
+                key = decode_key(record.key)
+                value = decode_value(record.value)
+                stamp = record.timestamp
+                if stamp != last_stamp:
+                    last_time = _record_time(stamp)
+                    last_stamp = stamp
+                headers = record.headers
+                headers = transform_headers(headers) if headers else {}
+            except Exception as exc:  # noqa: BLE001 - see above
+                failed.append((event, _decode_error(record, exc)))
+                continue
+            append(new_message(record.topic, record.partition, record.offset, key, value,
+                               last_time, headers, record.key, record.value, event))
+        self._last_time = (last_stamp, last_time)
+        return messages, failed
+
+
+def _decode_error(record: Any, exc: Exception) -> DecodeError:
+    if isinstance(exc, ValueError):
+        return DecodeError(f"{_coordinates(record)}: {exc}")
+    return DecodeError(f"{_coordinates(record)}: cannot decode the record: "
+                       f"{type(exc).__name__}: {_shorten(str(exc))}")
 
 
 def to_message(event: Any, value_type: type[T] | None, key_type: type[Any] | None = str,

@@ -32,7 +32,6 @@ from typing import Any, Protocol
 
 from streams.backoff import Backoff
 from streams.errors import (
-    DecodeError,
     HandlerFailedError,
     KeyPlacementError,
     TransientWaitEnded,
@@ -114,13 +113,9 @@ class BatchProcessor:
         return _done()
 
     async def _decode(self, events: Sequence[Any]) -> list[Message[Any]]:
-        messages = []
-        to_message = self._to_message
-        for event in events:
-            try:
-                messages.append(to_message(event))
-            except DecodeError as exc:
-                await self._give_up(event, exc, attempts=1)
+        messages, failed = self._to_message.decode_all(events)
+        for event, error in failed:
+            await self._give_up(event, error, attempts=1)
         return messages
 
     async def _attempts(self, messages: list[Message[Any]], retries: int) -> list[Any]:

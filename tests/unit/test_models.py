@@ -202,3 +202,21 @@ def test_each_record_keeps_its_own_timestamp_when_neighbours_share_one() -> None
         source.message.timestamp = timestamp
         decoded.append(decoder(source).timestamp)
     assert decoded == [datetime.fromtimestamp(t, tz=UTC) for t in times]
+
+
+def test_a_batch_decodes_in_order_and_sets_aside_what_does_not() -> None:
+    decoder = MessageDecoder(Point, str)
+    good = [event(b'{"x": %d, "y": 0}' % n) for n in range(3)]
+    bad_value = event(b'{"x": "one", "y": 2}')
+    bad_time = event(b'{"x": 9, "y": 9}')
+    bad_time.message.timestamp = 1e300  # out of datetime's range
+    messages, failed = decoder.decode_all([good[0], bad_value, good[1], bad_time, good[2]])
+    assert [m.value.x for m in messages] == [0, 1, 2]
+    assert [m.event for m in messages] == good
+    assert [(source, type(error)) for source, error in failed] == [
+        (bad_value, DecodeError), (bad_time, DecodeError)]
+    assert "does not fit Point" in str(failed[0][1])
+    assert "timestamp" in str(failed[1][1])
+    assert all(m.timestamp == datetime.fromtimestamp(1_700_000_000.5, tz=UTC) for m in messages)
+    messages[0].headers["added"] = b"x"  # type: ignore[index]
+    assert messages[1].headers == {}, "each message has its own headers"
