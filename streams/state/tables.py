@@ -192,6 +192,8 @@ class TableBatch(Generic[V]):
     def __init__(self, table: PerKeyTable[V]) -> None:
         self._table = table
         self._pending: dict[Any, tuple[V, int]] = {}
+        self._faust_table = table.faust_table  # looked up once: read for every key
+        self._store = self._faust_table.data
 
     def __enter__(self) -> TableBatch[V]:
         return self
@@ -205,12 +207,12 @@ class TableBatch(Generic[V]):
         """The value of `key` as this batch sees it: its own pending update, else what an
         earlier handler call of the same batch wrote, else the stored value, else the
         table's default. Call it before `set`/`update` to keep the value before a change."""
-        if key in self._pending:
-            return self._pending[key][0]
+        pending = self._pending.get(key)
+        if pending is not None:
+            return pending[0]
         writes = table_writes.current()
         if writes is not None:  # changes of an earlier block, or of the batch in flight
-            table = self._table.faust_table
-            change = writes.get(table, encode_key(table.data, key))
+            change = writes.get(self._faust_table, encode_key(self._store, key))
             if change is not None:
                 return change.value  # type: ignore[no-any-return]
         stored = self._stored(key)
@@ -265,8 +267,7 @@ class TableBatch(Generic[V]):
         if writes is None:
             raise TableError(f"table {self._table.name!r} was changed outside a batch "
                              "handler: use table.batch() inside a @batch_agent handler")
-        table = self._table.faust_table
-        store = table.data
+        table, store = self._faust_table, self._store
         cache = self._cache()
         for key, (value, partition) in self._pending.items():
             writes.put(table_writes.Change(table, partition, key, value,
