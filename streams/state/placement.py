@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.errors import KeyPlacementError, SettingsError
-from streams.kafka.partitioner import hash_of, hash_placements, setting_for_hash
+from streams.kafka.partitioner import hash_of, hash_placements, key_partition, setting_for_hash
 from streams.observability import metrics
 from streams.processing.models import Message
 
@@ -35,6 +35,37 @@ log = logging.getLogger(__name__)
 LOG_INTERVAL_S = 60.0
 #: How long the first summary line of a topic waits for more records to judge by.
 FIRST_LOG_DELAY_S = 5.0
+
+
+class KeyPlacement:
+    """Where a table's keys live, for tables (`PerKeyTable`, `WindowedTable`) that set
+    `_partitioner` when they are bound and give their Faust table and the bytes a key is
+    hashed by."""
+
+    _partitioner: str
+
+    @property
+    def faust_table(self) -> Any:
+        raise NotImplementedError
+
+    def placement_key(self, key: Any) -> bytes:
+        """The bytes the partitioner hashes for `key`."""
+        raise NotImplementedError
+
+    @property
+    def key_partitioner(self) -> str:
+        """The partitioner placing this table's keys (its source topic's)."""
+        return self._partitioner
+
+    @property
+    def partition_count(self) -> int:
+        table = self.faust_table
+        return int(table.partitions or table.app.conf.topic_partitions)
+
+    def partition_of(self, key: Any) -> int:
+        """The partition the table's key partitioner gives `key`: a record must come from
+        this partition to change `key` (see `TableBatch.set`)."""
+        return key_partition(self.placement_key(key), self.partition_count, self._partitioner)
 
 
 def table_partitioner(table: str, source: str | None, partitioner_for: Callable[[str], str],

@@ -36,11 +36,10 @@ import faust
 
 from streams._faust.store import encode_key, read_local, read_partition
 from streams.errors import TableError
-from streams.kafka.partitioner import key_partition
 from streams.processing.models import Message
 from streams.state import writes as table_writes
 from streams.state.cache import Entry, ValueCache
-from streams.state.placement import misplaced_key
+from streams.state.placement import KeyPlacement, misplaced_key
 
 V = TypeVar("V")
 
@@ -49,7 +48,7 @@ DECLARED_TABLES: list[PerKeyTable[Any]] = []
 
 
 @dataclass(eq=False)
-class PerKeyTable(Generic[V]):
+class PerKeyTable(KeyPlacement, Generic[V]):
     """A per-key table declared by a deployment; bound to the Faust app at start.
 
     `value_type` is a msgspec.Struct (the fast path: encoded and decoded in C), a
@@ -149,16 +148,6 @@ class PerKeyTable(Generic[V]):
         """The worker's partitions change: other partitions, replayed changelogs."""
         self.value_cache.forget()
 
-    @property
-    def key_partitioner(self) -> str:
-        """The partitioner placing this table's keys (its source topic's)."""
-        return self._partitioner
-
-    @property
-    def partition_count(self) -> int:
-        table = self.faust_table
-        return int(table.partitions or table.app.conf.topic_partitions)
-
     def placement_key(self, key: Any) -> bytes:
         """The bytes the partitioner hashes for `key`: the source record's key bytes
         (a str key of a str-keyed table: its UTF-8, as the raw serializer set at binding
@@ -166,11 +155,6 @@ class PerKeyTable(Generic[V]):
         if type(key) is str and self.key_type is str:
             return key.encode()
         return bytes(self.faust_table.changelog_topic.prepare_key(key, None)[0])
-
-    def partition_of(self, key: Any) -> int:
-        """The partition the table's key partitioner gives `key`: a record must come from
-        this partition to change `key` (see `TableBatch.set`)."""
-        return key_partition(self.placement_key(key), self.partition_count, self._partitioner)
 
     def batch(self) -> TableBatch[V]:
         """Collect a batch's updates; they are written when the `with` block ends cleanly."""

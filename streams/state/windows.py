@@ -51,8 +51,8 @@ from streams._faust.events import event_scope
 from streams._faust.store import partition_dbs
 from streams._faust.tables import track_window_expiry, tracked_window_keys
 from streams.errors import TableError
-from streams.kafka.partitioner import key_partition
 from streams.processing.models import Message
+from streams.state.placement import KeyPlacement
 from streams.state.scan import active_partitions, decode_value, scan
 from streams.state.tables import TableBatch, _store_url, bound_table
 
@@ -214,7 +214,7 @@ def register_window_key_codec() -> None:
 # --- the table --------------------------------------------------------------------------
 
 @dataclass(eq=False)
-class WindowedTable(Generic[V]):
+class WindowedTable(KeyPlacement, Generic[V]):
     """A windowed per-key table declared by a deployment; bound to the Faust app at start.
 
     Keys are str (the source records' keys). `window` is `Tumbling(size)` or
@@ -295,23 +295,9 @@ class WindowedTable(Generic[V]):
         """The underlying Faust table (its keys are `(key, (start, end))`)."""
         return bound_table(self.name, self._table)
 
-    @property
-    def key_partitioner(self) -> str:
-        """The partitioner placing this table's keys (its source topic's)."""
-        return self._partitioner
-
-    @property
-    def partition_count(self) -> int:
-        table = self.faust_table
-        return int(table.partitions or table.app.conf.topic_partitions)
-
     def placement_key(self, key: str | tuple[str, Any]) -> bytes:
         """The bytes the partitioner hashes: the key's, whatever the window."""
         return (key if isinstance(key, str) else key[0]).encode()
-
-    def partition_of(self, key: str | tuple[str, Any]) -> int:
-        """The partition the table's key partitioner gives `key` (or `(key, window)`)."""
-        return key_partition(self.placement_key(key), self.partition_count, self._partitioner)
 
     def windows_at(self, timestamp: Time) -> list[tuple[float, float]]:
         """The windows (Faust's `(start, end)`, epoch seconds) a record with this timestamp
