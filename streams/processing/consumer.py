@@ -151,9 +151,13 @@ class BatchingConsumer(HookedConsumer):
             return
         dropped, self._dropped_before_resume = self._dropped_before_resume, set()
         for tp in dropped:
+            start = self._generation_start.get(tp)
+            if start is None:
+                continue  # revoked since
             offset = self._order.expected(tp)
-            if tp in self._generation_start and offset is not None:  # still assigned
-                await self.seek(tp, offset)
+            # nothing committed and nothing delivered yet: from the generation's start
+            # (0; the consumer resets to the earliest offset if the log starts later)
+            await self.seek(tp, start if offset is None else offset)
 
     def may_commit(self, tp: TP, head: int, committed: int | None) -> bool:
         """Whether Faust may commit `tp` now: never past an offset nobody acknowledged.

@@ -120,3 +120,21 @@ def test_records_fetched_between_the_seek_and_the_resume_are_fetched_again(
     asyncio.run(consumer.before_fetch())
     assert seeks == [(SOURCE, 15)], "once"
     assert asyncio.run(consumer.admit_sources(SOURCE, fetched)) == fetched  # type: ignore[arg-type]
+
+
+def test_dropped_records_of_a_partition_never_committed_are_fetched_from_the_start(
+        consumer: BatchingConsumer, committed: dict[TP, int | None],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    seeks: list[tuple[TP, int]] = []
+
+    async def seek(self: AIOKafkaConsumer, partition: TP, offset: int) -> None:
+        seeks.append((partition, offset))
+
+    monkeypatch.setattr(AIOKafkaConsumer, "seek", seek)
+    committed[SOURCE] = None  # a new group: read from the earliest offset
+    seek_to_committed(consumer)
+    fetched = [SimpleNamespace(offset=offset, generation_id=3) for offset in range(0, 4)]
+    assert asyncio.run(consumer.admit_sources(SOURCE, fetched)) == []  # type: ignore[arg-type]
+    consumer.app.flow_control.resume()
+    asyncio.run(consumer.before_fetch())
+    assert seeks == [(SOURCE, 0)]
