@@ -73,6 +73,9 @@ def register_commands(settings: Settings) -> None:
             print(f"skipped {reason}")
         print(f"replayed {result.replayed} dead letters of {topic} "
               f"({result.skipped} left in {topic}.dlq)")
+        if result.restamped:
+            print(f"{result.restamped} of them were sent with the replay's time, their own "
+                  "being too old for the topic's retention (kept in x-original-timestamp)")
         sys.exit(0)
 
     @click.command(name="new-agent")

@@ -4,7 +4,9 @@ The original key, value and headers are kept; these headers are added (SPEC.md):
 `x-error-type`, `x-error-message`, `x-original-topic`, `x-original-partition`,
 `x-original-offset`, `x-attempts`, `x-failed-at`, and `x-original-timestamp` (epoch ms) so
 a replay can give the record its own time back. The letter itself is stamped with the
-time of failure: the original may be a time the broker would refuse.
+time of failure: the original may be a time the broker would refuse. A record that already
+carries `x-original-timestamp` (a replay sent it with the replay's time because its own was
+past the topic's retention) keeps that value: it is still the record's own time.
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ def dead_letter_headers(
     attempts: int, failed_at: datetime | None = None, timestamp_ms: int | None = None,
 ) -> list[tuple[str, bytes]]:
     """The dead letter's headers: the original ones, then the error description."""
-    headers = [(str(k), bytes(v or b"")) for k, v in _pairs(original_headers)
-               if not str(k).startswith("x-error-") and not str(k).startswith("x-original-")]
+    pairs = [(str(k), bytes(v or b"")) for k, v in _pairs(original_headers)]
+    earlier = [v for k, v in pairs if k == "x-original-timestamp" and v.isdigit()]
+    headers = [(k, v) for k, v in pairs
+               if not k.startswith("x-error-") and not k.startswith("x-original-")]
     when = (failed_at or datetime.now(UTC)).isoformat()
     headers += [
         ("x-error-type", type(error).__name__.encode()),
@@ -40,7 +44,9 @@ def dead_letter_headers(
         ("x-attempts", str(attempts).encode()),
         ("x-failed-at", when.encode()),
     ]
-    if timestamp_ms is not None:
+    if earlier:
+        headers.append(("x-original-timestamp", earlier[-1]))
+    elif timestamp_ms is not None:
         headers.append(("x-original-timestamp", str(timestamp_ms).encode()))
     return headers
 

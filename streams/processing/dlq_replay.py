@@ -11,21 +11,28 @@ replayed again by a later run (handlers are at-least-once anyway).
 
 The replayed record keeps the original key, value, headers (the `x-error-*`/`x-original-*`
 headers are dropped) and timestamp (`x-original-timestamp`), and goes to the partition it
-came from. A letter whose headers say otherwise impossible things (a partition the topic
-does not have, a timestamp that is not one) or that Kafka refuses is skipped, with the
-reason in `ReplayResult.rejected`.
+came from. A timestamp older than half the topic's `retention.ms` is not kept: the broker
+deletes a segment whose newest record is past retention at its next retention check, so
+such letters would vanish before any worker read them. They are sent with the replay's time
+and keep `x-original-timestamp` (counted in `ReplayResult.restamped`).
+
+A letter whose headers say otherwise impossible things (a partition the topic does not
+have, a timestamp that is not one) or that Kafka refuses is skipped, with the reason in
+`ReplayResult.rejected`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 from aiokafka.errors import KafkaError
 from aiokafka.structs import OffsetAndMetadata
 
@@ -71,6 +78,8 @@ class Where:
 class ReplayResult:
     replayed: int = 0
     skipped: int = 0
+    #: Letters sent with the replay's time: their own was too old for the topic's retention.
+    restamped: int = 0
     by_partition: dict[int, int] = field(default_factory=dict)
     #: Letters that cannot be replayed, each with the reason (bad headers, refused by Kafka).
     rejected: list[str] = field(default_factory=list)
@@ -81,6 +90,7 @@ _RUNNING: set[str] = set()
 #: How many rejected letters a result lists by name (the count is in `skipped`).
 REJECTED_LISTED = 100
 JOIN_TIMEOUT_S = 60.0
+KAFKA_DEFAULT_RETENTION_MS = 7 * 24 * 3_600_000
 
 
 async def replay_dead_letters(
@@ -117,7 +127,7 @@ async def _replay(options: dict[str, Any], source_topic: str, group_id: str,
                   limit: int | None, condition: Where | None,
                   selected: set[tuple[int, int]] | None) -> ReplayResult:
     dlq = dead_letter_topic_name(source_topic)
-    await _refuse_if_running(options, source_topic, group_id)
+    retention_ms = await _refuse_if_running(options, source_topic, group_id)
     consumer = AIOKafkaConsumer(**options, group_id=group_id, enable_auto_commit=False,
                                 auto_offset_reset="earliest", isolation_level="read_committed")
     producer = AIOKafkaProducer(**options, acks="all", enable_idempotence=True)
@@ -146,7 +156,7 @@ async def _replay(options: dict[str, Any], source_topic: str, group_id: str,
                               and (condition is None or condition.matches(headers)))
                     if wanted:
                         problem = await _send_back(producer, source_topic, targets, record,
-                                                   headers)
+                                                   headers, retention_ms, result)
                         if problem is None:
                             result.replayed += 1
                             result.by_partition[tp.partition] = (
@@ -173,7 +183,8 @@ async def _replay(options: dict[str, Any], source_topic: str, group_id: str,
 
 
 async def _send_back(producer: AIOKafkaProducer, topic: str, partitions: set[int],
-                     record: Any, headers: dict[str, bytes]) -> str | None:
+                     record: Any, headers: dict[str, bytes], retention_ms: int | None,
+                     result: ReplayResult) -> str | None:
     """Republish one letter; the reason when it cannot be (nothing is sent then)."""
     partition = _original_partition(headers, record.partition)
     if partition not in partitions:
@@ -181,17 +192,21 @@ async def _send_back(producer: AIOKafkaProducer, topic: str, partitions: set[int
         return (f"x-original-partition {raw!r} is not a partition of {topic!r} "
                 f"({len(partitions)} partitions)")
     timestamp: int | None = None
+    kept = [(k, v) for k, v in record.headers if not _DLQ_HEADER.match(k)]
     raw_time = headers.get("x-original-timestamp")
     if raw_time is not None:
         text = raw_time.decode(errors="replace")
         if not re.fullmatch(r"[0-9]{1,19}", text) or int(text) >= 2**63:
             return f"x-original-timestamp {text[:40]!r} is not epoch milliseconds"
         timestamp = int(text)
+        if not outlives_retention(timestamp, retention_ms, time.time() * 1000):
+            timestamp = None  # the broker's time: the letter must outlive the next cleanup
+            kept.append(("x-original-timestamp", raw_time))
+            result.restamped += 1
     try:
-        await producer.send_and_wait(
-            topic, key=record.key, value=record.value, partition=partition,
-            timestamp_ms=timestamp,
-            headers=[(k, v) for k, v in record.headers if not _DLQ_HEADER.match(k)])
+        await producer.send_and_wait(topic, key=record.key, value=record.value,
+                                     partition=partition, timestamp_ms=timestamp,
+                                     headers=kept)
     except KafkaError as exc:
         if exc.retriable:
             raise
@@ -199,8 +214,16 @@ async def _send_back(producer: AIOKafkaProducer, topic: str, partitions: set[int
     return None
 
 
+def outlives_retention(timestamp_ms: int, retention_ms: int | None, now_ms: float) -> bool:
+    """Whether a record stamped `timestamp_ms` stays readable long enough: for at least half
+    the topic's time retention (None: the topic is not cleaned up by time)."""
+    return retention_ms is None or now_ms - timestamp_ms < retention_ms / 2
+
+
 async def _refuse_if_running(options: dict[str, Any], source_topic: str,
-                             group_id: str) -> None:
+                             group_id: str) -> int | None:
+    """Raise `ReplayBusyError` if a replay of the topic runs; return the topic's time
+    retention in ms (None when it has none: `retention.ms=-1` or compaction only)."""
     admin = AIOKafkaAdminClient(**options)
     await admin.start()
     loop = asyncio.get_running_loop()
@@ -215,12 +238,27 @@ async def _refuse_if_running(options: dict[str, Any], source_topic: str,
                     raise
                 await asyncio.sleep(0.2)
         members = response.groups[0][5]
+        if members:
+            raise ReplayBusyError(f"a replay of {source_topic!r} is running (consumer group "
+                                  f"{group_id!r} has {len(members)} member(s)); try again "
+                                  "when it has finished")
+        return await _time_retention_ms(admin, source_topic)
     finally:
         await admin.close()
-    if members:
-        raise ReplayBusyError(f"a replay of {source_topic!r} is running (consumer group "
-                              f"{group_id!r} has {len(members)} member(s)); try again when "
-                              "it has finished")
+
+
+async def _time_retention_ms(admin: AIOKafkaAdminClient, topic: str) -> int | None:
+    [response] = await admin.describe_configs(
+        [ConfigResource(ConfigResourceType.TOPIC, topic,
+                        {"cleanup.policy": None, "retention.ms": None})])
+    [(error_code, _message, _type, _name, entries)] = response.resources
+    if error_code:  # e.g. not allowed to describe it: assume Kafka's default
+        return KAFKA_DEFAULT_RETENTION_MS
+    config = {entry[0]: entry[1] for entry in entries}
+    if "delete" not in (config.get("cleanup.policy") or "delete"):
+        return None
+    retention = int(config.get("retention.ms") or KAFKA_DEFAULT_RETENTION_MS)
+    return None if retention < 0 else retention
 
 
 async def _assigned(consumer: AIOKafkaConsumer, topic: str) -> set[TopicPartition]:

@@ -7,6 +7,7 @@ import asyncio
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -23,11 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 ORIGINAL_MS = 1_600_000_000_123
 
 
-async def create(bootstrap: str, *topics: str) -> None:
+async def create(bootstrap: str, *topics: str, config: dict[str, str] | None = None,
+                 ) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
-        await admin.create_topics([NewTopic(t, 3, 1) for t in topics])
+        await admin.create_topics([NewTopic(t, 3, 1, topic_configs=config or {})
+                                   for t in topics])
     finally:
         await admin.close()
 
@@ -54,7 +57,7 @@ async def write_letters(bootstrap: str, dlq: str, letters: list[dict[str, Any]])
 def test_bad_headers_are_skipped_with_the_reason_and_timestamps_kept(
         kafka_bootstrap: str, unique_name: str) -> None:
     topic, dlq = unique_name, f"{unique_name}.dlq"
-    asyncio.run(create(kafka_bootstrap, topic, dlq))
+    asyncio.run(create(kafka_bootstrap, topic, dlq, config={"retention.ms": "-1"}))
     asyncio.run(write_letters(kafka_bootstrap, dlq, [
         letter(0), letter(1, partition="99"), letter(2, partition="-1"),
         letter(3, timestamp="soon"), letter(4, partition="2")]))
@@ -73,6 +76,26 @@ def test_bad_headers_are_skipped_with_the_reason_and_timestamps_kept(
 
     again = asyncio.run(replay_dead_letters(kafka_bootstrap, topic))
     assert (again.replayed, again.skipped) == (0, 0), "the position moved past them all"
+
+
+def test_a_time_past_the_topic_retention_is_not_kept_so_the_broker_keeps_the_record(
+        kafka_bootstrap: str, unique_name: str) -> None:
+    """Kafka deletes a segment whose newest record is past `retention.ms` at its next
+    retention check: replayed with a 2020 time into a 7-day topic, a letter would vanish."""
+    topic, dlq = unique_name, f"{unique_name}.dlq"
+    asyncio.run(create(kafka_bootstrap, topic, dlq))  # Kafka's default retention: 7 days
+    recent_ms = int(time.time() * 1000) - 3_600_000
+    asyncio.run(write_letters(kafka_bootstrap, dlq, [
+        letter(0), letter(1, timestamp=str(recent_ms))]))
+
+    result = asyncio.run(replay_dead_letters(kafka_bootstrap, topic))
+    assert (result.replayed, result.restamped) == (2, 1)
+    old, recent = sorted(asyncio.run(read_all(kafka_bootstrap, topic)), key=lambda r: r.key)
+    assert abs(old.timestamp - time.time() * 1000) < 120_000, "stamped with the replay time"
+    assert dict(old.headers) == {"trace": b"t0",
+                                 "x-original-timestamp": str(ORIGINAL_MS).encode()}
+    assert recent.timestamp == recent_ms
+    assert dict(recent.headers) == {"trace": b"t1"}
 
 
 def test_a_second_replay_while_one_runs_is_refused_here_and_in_the_cli(

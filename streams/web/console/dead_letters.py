@@ -106,7 +106,8 @@ async def replay(request: web.Request) -> web.Response:
     except ReplayBusyError as exc:
         raise ApiError(409, str(exc)) from None
     return web.json_response({"source_topic": source, "replayed": result.replayed,
-                              "skipped": result.skipped, "rejected": result.rejected,
+                              "skipped": result.skipped, "restamped": result.restamped,
+                              "rejected": result.rejected,
                               "selected": None if selection is None else len(selection)})
 
 

@@ -34,7 +34,7 @@ export async function render(view, args) {
     const replay = async (body, label) => {
       try {
         const done = await postJSON(`/api/dlq/${encodeURIComponent(source)}/replay`, body);
-        status.replaceChildren(notice(`${label}: replayed ${done.replayed}, skipped ${done.skipped}`, "info", "replay-result"));
+        status.replaceChildren(notice(`${label}: replayed ${done.replayed}, skipped ${done.skipped}` + (done.restamped ? ` (${done.restamped} with the replay's time: their own was past the topic's retention)` : ""), "info", "replay-result"));
       } catch (error) { status.replaceChildren(notice(error.message, "error", "replay-result")); }
     };
     list.replaceChildren(
