@@ -270,12 +270,13 @@ class Settings:
         "FLUSH_INTERVAL_MS", _int(1, 3_600_000), 1000,
         "longest wait before a partial batch is handled (flushInterval)")
     commit_interval_ms: int = _env(
-        "COMMIT_INTERVAL_MS", _int(0, 60_000), 0,
+        "COMMIT_INTERVAL_MS", _int(0, 60_000), 1000,
         "at-least-once: how long a batch agent gathers the table changes of its batches "
         "before writing them to changelog and store together, a key changed by many "
-        "batches once (as Kafka Streams' commit.interval.ms); lookups see the changes at "
-        "once, the source offsets are committed after them, and a crash repeats up to "
-        "that much more work (0: each batch on its own)")
+        "batches once (as Kafka Streams' commit.interval.ms); an agent that caught up "
+        "(no record for 0.1 s) commits at once; lookups see the changes at once, the "
+        "source offsets are committed after them, and a crash repeats up to that much "
+        "more work (0: each batch on its own)")
     stream_buffer_size: int = _env(
         "STREAM_BUFFER_SIZE", _int(100, 10_000_000), 65_536,
         "records an agent may hold fetched but not yet handled; past 80% of it the worker "

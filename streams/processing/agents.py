@@ -182,9 +182,9 @@ class BatchAgent:
                         return
                     try:
                         if pipeline is not None and not events:
-                            if (pipeline.seconds_to_commit() == 0
-                                    or not app.flow_control.is_active()):
-                                await pipeline.commit()
+                            # due, its partitions being given up, or caught up: no record
+                            # came within _IDLE_CHECK_S
+                            await pipeline.commit()
                         elif pipeline is not None:
                             await pipeline.submit(events)
                         else:
@@ -206,20 +206,21 @@ class BatchAgent:
         self._agent = app.agent(source, name=self.name, concurrency=self.concurrency)(consume)
 
 
-#: How often an agent with uncommitted batches and no new records checks whether its
-#: partitions are being given up (a rebalance or shutdown waits for those batches)
-_GIVING_UP_CHECK_S = 0.1
+#: How long an agent with uncommitted batches waits for a new record before it commits
+#: them: it has caught up, so gathering more changes would only delay the commit (and a
+#: rebalance or shutdown, which waits for those batches)
+_IDLE_CHECK_S = 0.1
 
 
 def _first_within(app: faust.App, pipeline: BatchPipeline | None) -> float | None:
     """How long the agent may wait for the first record of its next batch: without limit,
     unless batches await their commit (`COMMIT_INTERVAL_MS`); then until the commit is
-    due, checking every `_GIVING_UP_CHECK_S` whether the flow was stopped (the commit is
-    then made at once: the rebalance or shutdown waits for it)."""
+    due, at most `_IDLE_CHECK_S` (the open window is committed when no record came), and
+    not at all once the flow was stopped (a rebalance or shutdown waits for it)."""
     due = None if pipeline is None else pipeline.seconds_to_commit()
     if due is None:
         return None
-    return 0.0 if not app.flow_control.is_active() else min(due, _GIVING_UP_CHECK_S)
+    return 0.0 if not app.flow_control.is_active() else min(due, _IDLE_CHECK_S)
 
 
 def _ack_all(app: faust.App, events: Sequence[Any], agent: str) -> None:

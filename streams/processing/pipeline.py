@@ -5,16 +5,21 @@ A batch is done when its sink records and table changes are acknowledged by the 
 (acks=all) and its table changes are in the local store; only then are its records
 acknowledged to Faust, which may then commit their offsets.
 
-Batches are committed in windows of `COMMIT_INTERVAL_MS` (the model of Kafka Streams'
-record cache and `commit.interval.ms`; by default 0, each batch its own window): the
-table changes of every batch handled within the window are gathered in one
-`PendingWrites`, where a key changed by many batches keeps only its last value. When the
-window closes, its changes go to the changelogs, then to the stores, and the records of
-all its batches are acknowledged. A key changed in every batch costs one changelog record
-and one RocksDB write per window, not per batch. Sink records are still sent with each
-batch; their acknowledgements are awaited when the window finishes. While an agent waits
-for records with a window open, it checks every 0.1 s whether its partitions are being
-given up: a rebalance or shutdown waits for the window, which is then committed at once.
+Batches are committed in windows of up to `COMMIT_INTERVAL_MS` (the model of Kafka
+Streams' record cache and `commit.interval.ms`; by default 1 s, 0 makes each batch its
+own window): the table changes of every batch handled within the window are gathered in
+one `PendingWrites`, where a key changed by many batches keeps only its last value. When
+the window closes, its changes go to the changelogs, then to the stores, and the records
+of all its batches are acknowledged. A key changed in every batch costs one changelog
+record and one RocksDB write per window, not per batch. Sink records are still sent with
+each batch; their acknowledgements are awaited when the window finishes.
+
+A window closes early when gathering more gains nothing:
+
+- after a batch that changed no table (so far in the window): there is nothing to
+  coalesce, and holding the acknowledgements back would only delay the commit;
+- when its agent has caught up: no record came for 0.1 s (streams.processing.agents);
+- when its partitions are being given up: a rebalance or shutdown waits for it.
 
 `BatchPipeline` hands a closed window's changes to the producer, then waits for the
 acknowledgements in a task of its own while the agent fills the next window. What stays
@@ -89,7 +94,7 @@ class BatchPipeline:
 
     async def submit(self, events: Sequence[Any]) -> None:
         """Handle `events` into the open window and hand their sink records to the
-        producer; close the window if it is due.
+        producer; close the window if it is due or holds no table change.
 
         Raises what handling raised (nothing of the batch stays in the window then), or
         `PipelineStopped` if an earlier window failed to finish.
@@ -110,7 +115,7 @@ class BatchPipeline:
             raise
         window.events.extend(events)
         window.sink_acknowledged.append(sink_acknowledged)
-        if self._clock() >= window.closes_at:
+        if not window.writes or self._clock() >= window.closes_at:
             await self.commit()
 
     async def commit(self) -> None:

@@ -4,6 +4,7 @@ the changelog once, and the table still holds the right values."""
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
 
 import pytest
@@ -57,11 +58,23 @@ def test_a_batch_of_100_updates_to_3_keys_writes_3_changelog_records(
     assert asyncio.run(records_in(kafka_bootstrap, changelog)) == 3
 
 
+async def changelog_values(bootstrap: str, topic: str) -> list[int]:
+    """The values in the changelog, in offset order per partition."""
+    async with assigned_consumer(bootstrap, topic) as (consumer, partitions):
+        ends = await consumer.end_offsets(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        values: list[int] = []
+        while [tp for tp in partitions if await consumer.position(tp) < ends[tp]]:
+            for records in (await consumer.getmany(timeout_ms=1000)).values():
+                values += [json.loads(record.value) for record in records]
+        return values
+
+
 def test_within_a_commit_interval_batches_share_one_changelog_write_committed_at_shutdown(
         kafka_bootstrap: str, unique_name: str, tmp_path: Path, output_dir: Path) -> None:
     topic = unique_name
     app_id = f"app-{topic}"
-    keys = [("a", "b", "c")[i % 3] for i in range(300)]  # three batches of 100
+    keys = [("a", "b", "c")[i % 3] for i in range(300)]  # 30 batches of 10, 0.3 s each
     asyncio.run(ensure_topics(kafka_bootstrap, [TopicSpec(topic, 3, 1)]))
     asyncio.run(produce_keys(kafka_bootstrap, topic, keys))
     changelog = f"{app_id}-counts-changelog"
@@ -69,24 +82,52 @@ def test_within_a_commit_interval_batches_share_one_changelog_write_committed_at
     with WorkerProcess(ROOT, {
         "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "APP_ID": app_id,
         "DATA_DIR": str(tmp_path / "data"), "DEPLOYMENT_MODULES": "tests.deployments.coalescing",
-        "TEST_TOPIC": topic, "TEST_BATCH_SIZE": "100", "COMMIT_INTERVAL_MS": "60000",
+        "TEST_TOPIC": topic, "TEST_BATCH_SIZE": "10", "TEST_BATCH_DELAY_S": "0.3",
+        "COMMIT_INTERVAL_MS": "60000",
     }, log_path=output_dir / "worker.log") as worker:
         worker.wait_ready()
 
-        def counted() -> dict[str, int] | None:
+        def counted() -> int | None:
             status, _ = worker.request("/api/tables/counts/a")
             if status != 200:
                 return None
-            values = {key: worker.get_json(f"/api/tables/counts/{key}")["value"]
-                      for key in ("a", "b", "c")}
-            return values if sum(values.values()) == 300 else None
+            total = sum(worker.get_json(f"/api/tables/counts/{key}")["value"]
+                        for key in ("a", "b", "c"))
+            return total if total >= 60 else None
 
-        # lookups see the handled batches while their commit interval is still open
-        assert wait_for(counted, 90, "the three batches to be handled") == {
-            "a": 100, "b": 100, "c": 100}
+        # lookups see the handled batches while their commit interval is still open: the
+        # agent is busy, so it does not commit early
+        assert wait_for(counted, 90, "a few batches to be handled") < 300
         assert asyncio.run(records_in(kafka_bootstrap, changelog)) == 0
         assert asyncio.run(committed_lag(kafka_bootstrap, app_id, topic)) == 300
         assert worker.stop() == 0  # a graceful stop commits the open interval
 
-    assert asyncio.run(records_in(kafka_bootstrap, changelog)) == 3  # one per key
-    assert asyncio.run(committed_lag(kafka_bootstrap, app_id, topic)) == 0
+    values = asyncio.run(changelog_values(kafka_bootstrap, changelog))
+    assert len(values) == 3  # one record per key for all the batches of the window
+    # what was committed is exactly what the changelog holds
+    assert asyncio.run(committed_lag(kafka_bootstrap, app_id, topic)) == 300 - sum(values)
+
+
+def test_an_agent_that_caught_up_commits_without_waiting_for_the_interval(
+        kafka_bootstrap: str, unique_name: str, tmp_path: Path, output_dir: Path) -> None:
+    topic = unique_name
+    app_id = f"app-{topic}"
+    asyncio.run(ensure_topics(kafka_bootstrap, [TopicSpec(topic, 3, 1)]))
+    asyncio.run(produce_keys(kafka_bootstrap, topic, [("a", "b", "c")[i % 3]
+                                                      for i in range(300)]))
+
+    with WorkerProcess(ROOT, {
+        "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap, "APP_ID": app_id,
+        "DATA_DIR": str(tmp_path / "data"), "DEPLOYMENT_MODULES": "tests.deployments.coalescing",
+        "TEST_TOPIC": topic, "TEST_BATCH_SIZE": "100", "COMMIT_INTERVAL_MS": "60000",
+    }, log_path=output_dir / "worker.log") as worker:
+        worker.wait_ready()
+        # well before the 60 s interval: the agent ran out of records
+        wait_for(lambda: asyncio.run(committed_lag(kafka_bootstrap, app_id, topic)) == 0,
+                 30, "the batches to be committed")
+        values = {key: worker.get_json(f"/api/tables/counts/{key}")["value"]
+                  for key in ("a", "b", "c")}
+
+    assert values == {"a": 100, "b": 100, "c": 100}
+    assert len(asyncio.run(changelog_values(kafka_bootstrap, f"{app_id}-counts-changelog"))
+               ) <= 9  # at most one per key and batch

@@ -115,9 +115,35 @@ def windowed(processor: Any, clock: Clock) -> tuple[BatchPipeline, list[str]]:
             acknowledged)
 
 
+class WritingSinkAcks(SinkAcks):
+    """`SinkAcks` whose handler also changes one table key per batch."""
+
+    async def start(self, events: Sequence[str]) -> asyncio.Future[None]:
+        writes = table_writes.current()
+        assert writes is not None
+        writes.put(table_writes.Change(SimpleNamespace(name="totals"), 0, events[0], 1,
+                                       events[0].encode(), b"1"))
+        return await super().start(events)
+
+
+@pytest.fixture
+def stores(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Table changes sent and stored at once (no producer, no store)."""
+
+    async def queued(self: table_writes.PendingWrites, app: Any) -> None:
+        return None
+
+    async def stored(self: table_writes.PendingWrites, app: Any) -> None:
+        self._changes.clear()
+
+    monkeypatch.setattr(table_writes.PendingWrites, "send", queued)
+    monkeypatch.setattr(table_writes.PendingWrites, "finish", stored)
+
+
+@pytest.mark.usefixtures("stores")
 async def test_batches_of_one_commit_interval_are_committed_and_acknowledged_together(
 ) -> None:
-    processor, clock = SinkAcks(), Clock()
+    processor, clock = WritingSinkAcks(), Clock()
     batches, acknowledged = windowed(processor, clock)
     assert batches.seconds_to_commit() is None  # no window open
     await batches.submit(["a"])
@@ -137,10 +163,23 @@ async def test_batches_of_one_commit_interval_are_committed_and_acknowledged_tog
     assert acknowledged == ["a", "b", "c"]
 
 
-async def test_drain_commits_the_open_window() -> None:
+async def test_a_window_without_table_changes_closes_with_its_batch() -> None:
+    """Nothing to coalesce: a stateless agent's acknowledgements are not held back."""
     processor, clock = SinkAcks(), Clock()
     batches, acknowledged = windowed(processor, clock)
     await batches.submit(["a"])
+    assert batches.seconds_to_commit() is None  # closed, although not due
+    processor.acks["a"].set_result(None)
+    await settle()
+    assert acknowledged == ["a"]
+
+
+@pytest.mark.usefixtures("stores")
+async def test_drain_commits_the_open_window() -> None:
+    processor, clock = WritingSinkAcks(), Clock()
+    batches, acknowledged = windowed(processor, clock)
+    await batches.submit(["a"])
+    assert batches.seconds_to_commit() == 10.0
     processor.acks["a"].set_result(None)
     await batches.drain()
     assert acknowledged == ["a"]
