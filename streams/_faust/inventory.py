@@ -567,12 +567,6 @@ INVENTORY: tuple[PrivateName, ...] = (
         source_sha256='cb7e67d5f9efc4bced7b7ab09a55fe717c352daad5b693594e3f7ca52a98787f',
     ),
     PrivateName(
-        'faust.stores.rocksdb:Store', '_key_index', 'write',
-        used_in='streams/_faust/store.py write',
-        why='later reads find the partition database of a key',
-        upstream='a public bulk write with partitions',
-    ),
-    PrivateName(
         'faust.stores.rocksdb:Store', 'apply_changelog_batch', 'copy',
         used_in='streams/_faust/store.py write, write_changelog_batch',
         why=('bulk writes and the bulk restore mimic how recovery writes RocksDB (the '
