@@ -276,11 +276,31 @@ class HookedConsumer(AIOKafkaConsumer):
             await self.commit()
 
     async def seek_while_flow_stopped(self) -> None:
-        """As Faust's getmany when called while the flow is not active."""
+        """As Faust's getmany when records come while the flow is not active: seek back to
+        the committed offsets (Faust's `perform_seek`), except that the committed offset
+        this consumer knows is never lowered.
+
+        A revoke stops the flow and then finishes and commits the batches in hand; a fetch
+        in flight lands meanwhile. The broker's answer to this seek can predate a commit
+        made in between, and Faust's `perform_seek` then set the known committed offset
+        back to it: the acknowledgements after the newer one were refused (`may_commit`
+        found a hole), and the graceful rebalance repeated them (a whole commit window with
+        `COMMIT_INTERVAL_MS`).
+        """
         try:
-            await self.perform_seek()
+            offsets = await self.seek_to_committed()
         except Exception as ex:
             self.log.warning(f"exception performing seek when flow not active {ex}")
+            return
+        self._read_offset.update({tp: offset if offset is not None and offset >= 0 else None
+                                  for tp, offset in offsets.items()})
+        known = self._committed_offset
+        for tp, offset in offsets.items():
+            if offset is None:
+                continue
+            current = known.get(tp)
+            if current is None or (offset or 0) > current:
+                known[tp] = offset or None  # Faust's: 0 is "nothing committed"
 
 
 class HookedTransport(AIOKafkaTransport):

@@ -76,9 +76,11 @@ INVENTORY: tuple[PrivateName, ...] = (
         upstream='the commit-policy hook, given the acknowledged head',
     ),
     PrivateName(
-        'faust.transport.consumer:Consumer', '_committed_offset', 'read',
-        used_in='streams/_faust/consumer.py HookedConsumer._new_offset, committed_offsets',
-        why="the commit rule's base; commit rounds that moved an offset are timed",
+        'faust.transport.consumer:Consumer', '_committed_offset', 'read, write',
+        used_in=('streams/_faust/consumer.py HookedConsumer._new_offset, committed_offsets, '
+                 'seek_while_flow_stopped'),
+        why=("the commit rule's base; commit rounds that moved an offset are timed; a seek "
+             "while the flow is stopped must not set it back (a copy of `perform_seek`)"),
         upstream='a public view of the committed offsets',
     ),
     PrivateName(
@@ -202,7 +204,8 @@ INVENTORY: tuple[PrivateName, ...] = (
     ),
     PrivateName(
         'faust.transport.consumer:Consumer', '_read_offset', 'read, write',
-        used_in='streams/_faust/consumer.py HookedConsumer._drain_messages',
+        used_in=('streams/_faust/consumer.py HookedConsumer._drain_messages, '
+                 'seek_while_flow_stopped'),
         why='the copied fetch loop (`HookedConsumer._drain_messages`)',
         upstream=("a delivery hook in Faust's fetch loop (take a record for a topic directly, "
                   'or decide whether a fetched record is delivered)'),

@@ -77,6 +77,21 @@ def test_with_nothing_committed_the_head_is_the_first_offset(
     assert consumer._new_offset(SOURCE) == 3
 
 
+def test_a_seek_while_the_flow_is_stopped_keeps_a_newer_commit(
+        consumer: BatchingConsumer) -> None:
+    seek_to_committed(consumer)  # the generation's seek: the broker says 15
+    consumer._acked[SOURCE].extend(range(15, 20))
+    assert consumer._new_offset(SOURCE) == 20
+    consumer._committed_offset[SOURCE] = 20  # as Faust records the commit
+    # a revoke stops the flow; a fetch in flight lands, and the broker's answer to the
+    # seek that follows predates the commit
+    asyncio.run(consumer.seek_while_flow_stopped())
+    assert consumer._committed_offset[SOURCE] == 20
+    assert consumer._read_offset[SOURCE] == 15  # fetched again from there after the resume
+    consumer._acked[SOURCE].extend(range(20, 30))  # the batches in hand finish
+    assert consumer._new_offset(SOURCE) == 30, "committed by the revoke, not repeated"
+
+
 def test_the_worker_consumer_long_polls_for_fetch_max_wait_ms() -> None:
     """Faust fixes the fetch long-poll at 1.5 s; a fetch of quiet partitions then held back
     the next fetch of busy ones that long. The worker's aiokafka consumer takes the
