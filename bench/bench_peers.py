@@ -12,9 +12,9 @@ orders that is about 181,000 distinct keys, most of them seen once: no cache hol
   `msgspec`: msgspec.Struct, the documented fast path; `faust`: faust.Record). Quix Streams:
   `sdf.update(..., stateful=True)`, defaults. On both topics (`p1`, `p1wide`); the wide
   figure is also given as a ratio of the 10,000-key one (a cache cliff shows there).
-  Ours also with `COMMIT_INTERVAL_MS=1000` (`p1commit`: table changes of a second's
-  batches committed together, as Quix Streams' checkpoint and Kafka Streams'
-  commit.interval.ms do; off by default);
+  Ours at the default `COMMIT_INTERVAL_MS` (1 s: table changes of a second's batches
+  committed together, as Quix Streams' checkpoint and Kafka Streams' commit.interval.ms
+  do) and also with `COMMIT_INTERVAL_MS=0` (`p1batch`: each batch committed on its own);
 - P6: the peak RSS of each worker doing P1;
 - P7: a stateless map of each order to one sink record. Ours: `@batch_agent(sink=...)`
   returning `(key, value)` pairs, at-least-once and exactly-once (`p7eos`). Quix Streams:
@@ -32,7 +32,7 @@ taking turns at going first, so drift of the machine hits both alike; the median
 range are reported, and ratios are of medians. The latency loads run `BENCH_LATENCY_REPEAT`
 times (default 1), in rounds over all loads; their p50 and p99 are then medians of the runs.
 
-Run parts with `BENCH_PEERS` (comma-separated: raw, p1, p1commit, p1wide, p7, p7eos, p3, p3table;
+Run parts with `BENCH_PEERS` (comma-separated: raw, p1, p1batch, p1wide, p7, p7eos, p3, p3table;
 default all), e.g. `BENCH_PEERS=raw,p1 BENCH_REPEAT=1 python -m bench bench.bench_peers`.
 """
 
@@ -64,10 +64,10 @@ WIDE_KEYS = int(os.environ.get("BENCH_WIDE_KEYS", "1000000"))
 PARTITIONS = 3
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 PARTS = os.environ.get("BENCH_PEERS",
-                       "raw,p1,p1commit,p1wide,p7,p7eos,p3,p3table").split(",")
+                       "raw,p1,p1batch,p1wide,p7,p7eos,p3,p3table").split(",")
 MODEL = os.environ.get("BENCH_MODEL", "msgspec")
 #: Our variants of a job, as named in the results.
-OURS = ("ours", "ours_commit_1s", "ours_exactly_once")
+OURS = ("ours", "ours_each_batch", "ours_exactly_once")
 LOADS = [(500, 1000), (1_000, 1000), (2_000, 1000), (10_000, 1000), (2_000, 50)]
 TABLE_LOADS = [(2_000, 100, 1000), (2_000, 100, 50)]  # rate, BATCH_SIZE, FLUSH_INTERVAL_MS
 LOAD_SECONDS = float(os.environ.get("BENCH_LOAD_SECONDS", "10"))
@@ -116,10 +116,10 @@ def rounds(bootstrap: str, tmp: str, topics: dict[str, str]) -> dict[str, list[d
                 (f"{name}/ours", partial(run_ours, bootstrap, tmp, topic, ORDERS, job, name)),
                 (f"{name}/quix", partial(run_quix, bootstrap, tmp, topic, ORDERS, job, name))]
             plan.extend(pair if n % 2 == 0 else pair[::-1])
-            if name == "p1" and "p1commit" in PARTS:
-                plan.append(("p1/ours_commit_1s", partial(
-                    run_ours, bootstrap, tmp, narrow, ORDERS, "p1", "p1commit",
-                    COMMIT_INTERVAL_MS="1000")))
+            if name == "p1" and "p1batch" in PARTS:
+                plan.append(("p1/ours_each_batch", partial(
+                    run_ours, bootstrap, tmp, narrow, ORDERS, "p1", "p1batch",
+                    COMMIT_INTERVAL_MS="0")))
             if name == "p7" and "p7eos" in PARTS:
                 plan.append(("p7/ours_exactly_once", partial(
                     run_ours, bootstrap, tmp, narrow, ORDERS, "p7", "p7eos",

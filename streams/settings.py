@@ -270,7 +270,7 @@ class Settings:
         "FLUSH_INTERVAL_MS", _int(1, 3_600_000), 1000,
         "longest wait before a partial batch is handled (flushInterval)")
     commit_interval_ms: int = _env(
-        "COMMIT_INTERVAL_MS", _int(0, 60_000), 0,
+        "COMMIT_INTERVAL_MS", _int(0, 60_000), 1000,
         "at-least-once: how long a batch agent gathers the table changes of its batches "
         "before writing them to changelog and store together, a key changed by many "
         "batches once (as Kafka Streams' commit.interval.ms); an agent that caught up "

@@ -6,8 +6,8 @@ A batch is done when its sink records and table changes are acknowledged by the 
 acknowledged to Faust, which may then commit their offsets.
 
 Batches are committed in windows of up to `COMMIT_INTERVAL_MS` (the model of Kafka
-Streams' record cache and `commit.interval.ms`; by default 0, each batch its own
-window): the table changes of every batch handled within the window are gathered in
+Streams' record cache and `commit.interval.ms`; by default 1 s, 0 makes each batch its
+own window): the table changes of every batch handled within the window are gathered in
 one `PendingWrites`, where a key changed by many batches keeps only its last value. When
 the window closes, its changes go to the changelogs, then to the stores, and the records
 of all its batches are acknowledged. A key changed in every batch costs one changelog

@@ -73,10 +73,12 @@ def test_worker_without_data_dir_restores_every_key_from_the_changelog(
     log_path = ROOT / "test-output" / "test_table_recovery" / f"{app_id}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     # Faust's per-record path (standby copies, small tails), slow enough to watch; the bulk
-    # path is tested in test_bulk_restore.py.
+    # path is tested in test_bulk_restore.py. Each batch writes its own changes, so the
+    # changelog is long enough to watch being replayed.
     worker = WorkerProcess(ROOT, counts_env(kafka_bootstrap, app_id, topic, data_dir,
                                             TOPIC_PARTITIONS=str(PARTITIONS),
-                                            TABLE_BULK_RESTORE_MIN_RECORDS=str(10**12)),
+                                            TABLE_BULK_RESTORE_MIN_RECORDS=str(10**12),
+                                            COMMIT_INTERVAL_MS="0"),
                            log_path=log_path)
     with worker:
         worker.wait_ready()
