@@ -47,16 +47,22 @@ def counting_worker(bootstrap: str, topic: str, records: int, tmp_path: Path,
         "TEST_TOPIC": topic, **env}, log_path=output_dir / "worker.log")
 
 
+def counts_once_committed(worker: WorkerProcess, bootstrap: str, app_id: str, topic: str,
+                          deadline: float) -> dict[str, int]:
+    """The counts of a, b and c over HTTP, once the group committed all of `topic`."""
+    worker.wait_ready()
+    wait_for(lambda: asyncio.run(committed_lag(bootstrap, app_id, topic)) == 0,
+             deadline, "the batches to be committed")
+    return {key: worker.get_json(f"/api/tables/counts/{key}")["value"]
+            for key in ("a", "b", "c")}
+
+
 def test_a_batch_of_100_updates_to_3_keys_writes_3_changelog_records(
         kafka_bootstrap: str, unique_name: str, tmp_path: Path, output_dir: Path) -> None:
     topic, app_id = unique_name, f"app-{unique_name}"
     with counting_worker(kafka_bootstrap, topic, 100, tmp_path, output_dir,  # one batch
                          TEST_BATCH_SIZE="100", FLUSH_INTERVAL_MS="20000") as worker:
-        worker.wait_ready()
-        wait_for(lambda: asyncio.run(committed_lag(kafka_bootstrap, app_id, topic)) == 0,
-                 90, "the batch to be committed")
-        values = {key: worker.get_json(f"/api/tables/counts/{key}")["value"]
-                  for key in ("a", "b", "c")}
+        values = counts_once_committed(worker, kafka_bootstrap, app_id, topic, 90)
 
     assert values == {"a": 34, "b": 33, "c": 33}
     changelog = f"{app_id}-counts-changelog"
@@ -113,12 +119,8 @@ def test_an_agent_that_caught_up_commits_without_waiting_for_the_interval(
     topic, app_id = unique_name, f"app-{unique_name}"
     with counting_worker(kafka_bootstrap, topic, 300, tmp_path, output_dir,
                          TEST_BATCH_SIZE="100", COMMIT_INTERVAL_MS="60000") as worker:
-        worker.wait_ready()
         # well before the 60 s interval: the agent ran out of records
-        wait_for(lambda: asyncio.run(committed_lag(kafka_bootstrap, app_id, topic)) == 0,
-                 30, "the batches to be committed")
-        values = {key: worker.get_json(f"/api/tables/counts/{key}")["value"]
-                  for key in ("a", "b", "c")}
+        values = counts_once_committed(worker, kafka_bootstrap, app_id, topic, 30)
 
     assert values == {"a": 100, "b": 100, "c": 100}
     changelog = asyncio.run(changelog_values(kafka_bootstrap, f"{app_id}-counts-changelog"))
