@@ -111,9 +111,14 @@ class HookedConsumer(AIOKafkaConsumer):
         """Whether records of `topic` go to `hand_over_changelog`."""
         return False
 
-    async def hand_over_changelog(self, message: Message) -> None:
-        """Put a changelog record on the tables' recovery queue."""
+    async def hand_over_changelog(self, message: Message) -> bool:
+        """Put a changelog record on the tables' recovery queue; False if it was dropped
+        instead."""
         raise NotImplementedError
+
+    #: Whether the fetch loop holds fetched records it has not delivered (or dropped) yet:
+    #: the consumer's position is then past records nobody has seen.
+    records_in_hand: bool = False
 
     async def before_fetch(self) -> None:
         """Called first in each round of the fetch loop (it may seek)."""
@@ -198,13 +203,16 @@ class HookedConsumer(AIOKafkaConsumer):
                 # Faust's `getmany`, by partition: what it did per record (the generation
                 # and flow checks, the highwater metric) is done per partition's records
                 records, active = await self._wait_next_records(1.0)
+                self.records_in_hand = bool(records)
                 await self.sleep(0)
                 if records is None or self.should_stop:
                     unset_flag(CONSUMER_FETCHING)
+                    self.records_in_hand = False
                     continue
                 if not self.flow_active:
                     await self.seek_while_flow_stopped()
                     unset_flag(CONSUMER_FETCHING)
+                    self.records_in_hand = False
                     continue
                 generation_id = self.app.consumer_generation_id
                 others: dict[TP, list[Any]] = {}
@@ -247,11 +255,13 @@ class HookedConsumer(AIOKafkaConsumer):
                                 tp, [message]):
                             continue
                         if restores_raw(tp.topic):
-                            await hand_over_changelog(message)
+                            if not await hand_over_changelog(message):
+                                continue
                         else:
                             await self.wait_first(callback(message), self.suspend_flow.wait())
                         set_read_offset(tp, offset)
                 unset_flag(CONSUMER_FETCHING)
+                self.records_in_hand = False
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:
                 self.log.info("Broker stopped consumer, shutting down...")
@@ -267,6 +277,7 @@ class HookedConsumer(AIOKafkaConsumer):
             raise
         finally:
             unset_flag(CONSUMER_FETCHING)
+            self.records_in_hand = False
 
     async def commit_if_enough_acked(self) -> None:
         """Faust's commit after every `broker_commit_every` acknowledgements."""

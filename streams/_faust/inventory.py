@@ -304,8 +304,10 @@ INVENTORY: tuple[PrivateName, ...] = (
     ),
     PrivateName(
         'faust.app.base:App', '_consumer', 'read',
-        used_in='streams/_faust/transactions.py consumer_isolation_level',
-        why='the consumer, if started, without creating one (for /metrics)',
+        used_in=('streams/_faust/transactions.py consumer_isolation_level; '
+                 'streams/_faust/recovery.py RestoreFirstTableManager.queue_cleared'),
+        why=('the consumer, if started, without creating one (for /metrics; the '
+             'recovery queue emptied before the consumer exists)'),
         upstream="a public 'started consumer or None'",
     ),
     PrivateName(
@@ -460,6 +462,17 @@ INVENTORY: tuple[PrivateName, ...] = (
         upstream='recovery that sees a changelog ending in markers at once',
         signature='(self) -> None',
         source_sha256='84badf3f2cfe0d0206c632a08818f7c89f21c80358e9fba27535f1089761198f',
+    ),
+    PrivateName(
+        'faust.tables.manager:TableManager', 'changelog_queue', 'override',
+        used_in='streams/_faust/recovery.py RestoreFirstTableManager.changelog_queue',
+        why=("Faust's recovery queue, built the same way (`App.FlowControlQueue`, emptied "
+             'when the flow resumes), telling the consumer when it is emptied so that the '
+             'changelog records it drops are fetched again'),
+        upstream=('a recovery that fetches again what its queue dropped, or no emptying of '
+                  'the changelog queue after the recovery seeked its partitions'),
+        signature='(self) -> mode.utils.queues.ThrowableQueue',
+        source_sha256='9c7f4cac57ef170647f12c135f4419000d27be45c536bf07ec013d8d3d028e2e',
     ),
     PrivateName(
         'faust.tables.recovery:Recovery', 'on_rebalance', 'override',

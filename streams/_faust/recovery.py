@@ -8,6 +8,17 @@ their changelog's end first, outside the rebalance callback, and then hands the
 assignment to Faust, which reads the persisted offsets and finds nothing left (or only
 what was written meanwhile). A rebalance or shutdown cancels the step.
 
+`RestoreFirstTableManager` also keeps the changelog records Faust drops from its recovery
+queue: Faust empties that queue whenever the flow resumes, which it does twice more after
+it has seeked the standby partitions (once to read them, once after seeking the streams
+to their committed offsets). Standby records fetched and queued in between were dropped
+while the consumer went on past them, so the standby store missed them for good, and its
+persisted offset, taken from later records, said it had them: after a failover the new
+active owner served old values, or none, for those keys (a table count short by every
+update before the drop). The queue now tells the consumer when it is emptied, and the
+consumer fetches what it dropped again
+(`streams.processing.consumer.BatchingConsumer.recovery_queue_cleared`).
+
 The step returns the end offsets it read up to. Faust's recovery would ask the broker for
 them again through the worker's consumer, whose requests wait behind its fetch long-poll
 (`fetch_max_wait_ms`, 1.5 s: Faust pauses partitions in its own fetch loop, not in
@@ -20,11 +31,13 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from typing import Any
+from typing import Any, Protocol, cast
 
+import faust
 from faust.tables.manager import TableManager
 from faust.tables.recovery import Recovery
 from faust.types import TP, ConsumerT
+from mode.utils.queues import ThrowableQueue
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +133,31 @@ class RestoreFirstRecovery(Recovery):
         await super().on_stop()
 
 
+class ChangelogQueue(ThrowableQueue):
+    """Faust's recovery queue (emptied when the flow resumes), calling `on_clear` each
+    time it is emptied."""
+
+    def __init__(self, *args: Any, on_clear: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.on_clear = on_clear
+
+    def clear(self) -> None:
+        super().clear()
+        self.on_clear()
+
+
+class RereadsChangelogs(Protocol):
+    """A consumer that fetches again what the recovery queue dropped
+    (`streams.processing.consumer.BatchingConsumer`)."""
+
+    def recovery_queue_cleared(self) -> None: ...
+
+
 class RestoreFirstTableManager(TableManager):
-    """Faust's table manager with `RestoreFirstRecovery` (the `TableManager` setting)."""
+    """Faust's table manager with `RestoreFirstRecovery` (the `TableManager` setting),
+    whose recovery queue has the records it drops fetched again (see the module)."""
+
+    rereading_queue: ChangelogQueue | None = None
 
     @property
     def recovery(self) -> Recovery:
@@ -129,6 +165,23 @@ class RestoreFirstTableManager(TableManager):
             self._recovery = RestoreFirstRecovery(self.app, self, beacon=self.beacon,
                                                   loop=self.loop)
         return self._recovery
+
+    @property
+    def changelog_queue(self) -> ThrowableQueue:
+        """Faust's queue (`TableManager.changelog_queue`, `App.FlowControlQueue`), telling
+        the consumer when it is emptied."""
+        if self.rereading_queue is None:
+            self.rereading_queue = ChangelogQueue(
+                maxsize=self.app.conf.stream_buffer_maxsize,
+                flow_control=self.app.flow_control, clear_on_resume=True,
+                on_clear=self.queue_cleared)
+        return self.rereading_queue
+
+    def queue_cleared(self) -> None:
+        # not created here if the worker has none yet
+        consumer = cast(faust.App, self.app)._consumer
+        if consumer is not None and hasattr(consumer, "recovery_queue_cleared"):
+            cast(RereadsChangelogs, consumer).recovery_queue_cleared()
 
 
 def use_restore_step(app: Any, restore: RestoreStep) -> bool:

@@ -69,6 +69,12 @@ class BatchingConsumer(HookedConsumer):
         self._seeked_generation: int | None = None
         self._resumes_at_seek = 0
         self._dropped_before_resume: set[TP] = set()  # see admit_sources
+        # see recovery_queue_cleared: the first offset of each changelog partition put on
+        # the recovery queue since it was last emptied, and the partitions fetched again
+        # (their records are dropped until one at or before the offset comes)
+        self._queued_from: dict[TP, int] = {}
+        self._reread_from: dict[TP, int] = {}
+        self._seeks_back: set[asyncio.Future[None]] = set()
 
     async def seek(self, partition: TP, offset: int) -> None:
         await super().seek(partition, offset)
@@ -197,17 +203,17 @@ class BatchingConsumer(HookedConsumer):
                 table is not None and isinstance(cast(Any, table).data, RocksDBStore))
         return raw
 
-    async def hand_over_changelog(self, message: Message) -> None:
-        """Put a changelog record on the tables' recovery queue.
+    async def hand_over_changelog(self, message: Message) -> bool:
+        """Put a changelog record on the tables' recovery queue; False if it is dropped.
 
         As the conductor does, it waits while the flow is held or the queue is full, and
         drops the record if fetching stops meanwhile (recovery seeks the changelog again).
+        It also drops the records of a partition being fetched again
+        (`recovery_queue_cleared`) until the first one fetched again comes.
         Unlike the conductor, a full queue is waited on once until the recovery loop has
         emptied it (the queue's pressure callbacks), not once per record: that wait,
         two tasks per record, took a fifth of a restoring worker's time.
         """
-        message.incref(1)
-        event = self.app.create_event(message.key, message.value, message.headers, message)
         queue = cast(TableManager, self.app.tables).changelog_queue
         room = self._changelog_room
         if queue.empty():
@@ -215,9 +221,67 @@ class BatchingConsumer(HookedConsumer):
         if not (room.is_set() and self.app.flow_control.is_active()):
             await self.wait_first(self._flowing_with_room(), self.suspend_flow.wait())
             if self.suspend_flow.is_set():
-                return
+                return False
+        tp, offset = message.tp, message.offset
+        reread_from = self._reread_from.get(tp)
+        if reread_from is not None:
+            if offset > reread_from:
+                return False  # fetched before the seek back: it comes again
+            del self._reread_from[tp]
+        message.incref(1)
+        event = self.app.create_event(message.key, message.value, message.headers, message)
         queue.put_nowait_enhanced(event, on_pressure_high=room.clear,
                                   on_pressure_drop=room.set)
+        self._queued_from.setdefault(tp, offset)
+        return True
+
+    def recovery_queue_cleared(self) -> None:
+        """The tables' recovery queue was emptied (streams._faust.recovery): fetch again,
+        from the first record put on it since it was last emptied, each changelog
+        partition it held records of, and drop that partition's records until that one
+        comes again.
+
+        Faust empties the queue whenever the flow resumes, also after its recovery has
+        seeked the partitions: the recovery never got the records dropped then, and the
+        consumer had gone past them. The records the fetch loop still holds come after
+        the dropped ones; delivered, they would have been read and the dropped ones
+        skipped as read when they came again. A rebalance empties the queue with the flow
+        stopped; its recovery round then seeks every changelog partition itself.
+
+        The seek is made in the consumer's thread (Faust's `seek_wait`), after the fetch
+        in progress there; the drop rule does not depend on when it is done.
+        """
+        queued, self._queued_from = self._queued_from, {}
+        if not self.app.flow_control.is_active():
+            self._reread_from.clear()
+            return
+        assigned = self.assignment()
+        offsets = {tp: offset for tp, offset in queued.items() if tp in assigned}
+        if not offsets:
+            return
+        for tp, offset in offsets.items():
+            self._reread_from[tp] = min(offset, self._reread_from.get(tp, offset))
+        self.log.info("the recovery queue was emptied; fetching %s again",
+                      ", ".join(f"{tp.topic}[{tp.partition}] from {offset}"
+                                for tp, offset in sorted(offsets.items())))
+        task = asyncio.ensure_future(self._seek_back(offsets))
+        self._seeks_back.add(task)
+        task.add_done_callback(self._seeks_back.discard)
+
+    async def _seek_back(self, offsets: dict[TP, int]) -> None:
+        try:
+            await self.seek_wait(offsets)
+        except Exception as exc:  # given up meanwhile: the next rebalance seeks them
+            self.log.warning(
+                "fetching changelog partitions %s again failed: %r",
+                ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(offsets)), exc)
+            for tp in offsets:
+                self._reread_from.pop(tp, None)
+
+    def changelogs_settled(self, tps: set[TP]) -> bool:
+        """Whether the consumer's positions of `tps` are past only records the recovery
+        queue got: the fetch loop holds no records, and none is to be fetched again."""
+        return not self.records_in_hand and not self._reread_from.keys() & tps
 
     async def _flowing_with_room(self) -> None:
         room = self._changelog_room

@@ -10,7 +10,8 @@ checks the consumer's position past the markers (`Recovery._slurp_changelogs`,
 `MarkerTailWatch` makes the same check five times a second: when the changelog queue has
 been empty and no active partition's offset has moved for one interval, and the consumer's
 position is past each lagging partition's highwater (so the offsets in between hold only
-markers or aborted records), it sets their offsets to the highwaters and ends recovery as
+markers or aborted records) while the fetch loop holds no record and has none to fetch
+again, it sets their offsets to the highwaters and ends recovery as
 Faust would.
 """
 
@@ -55,6 +56,9 @@ class MarkerTailWatch(Sensor):
         if not recovery.in_recovery or not lagging or not self.app.tables.changelog_queue.empty():
             self._last_seen = None
             return
+        if not self._settled(lagging):
+            self._last_seen = None
+            return
         seen, self._last_seen = self._last_seen, lagging
         if seen != lagging:  # wait one interval without progress
             return
@@ -62,7 +66,8 @@ class MarkerTailWatch(Sensor):
             position = await self.app.consumer.position(tp)
             if position is None or position <= recovery.active_highwaters[tp]:
                 return
-        if _lagging(recovery) != lagging or not self.app.tables.changelog_queue.empty():
+        if _lagging(recovery) != lagging or not self.app.tables.changelog_queue.empty() \
+                or not self._settled(lagging):
             return
         for tp in lagging:
             recovery.active_offsets[tp] = recovery.active_highwaters[tp]
@@ -71,6 +76,14 @@ class MarkerTailWatch(Sensor):
             log.info("table recovery: only transaction markers left in %s; recovery done",
                      ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(lagging)))
             end_recovery(recovery)
+
+
+    def _settled(self, lagging: dict[TP, int]) -> bool:
+        """Whether the consumer's positions tell what the recovery will get: records
+        fetched but still in the fetch loop's hands, or dropped to be fetched again
+        (streams.processing.consumer), are past the position without being markers."""
+        settled = getattr(self.app.consumer, "changelogs_settled", None)
+        return settled is None or bool(settled(set(lagging)))
 
 
 def _lagging(recovery: Any) -> dict[TP, int]:

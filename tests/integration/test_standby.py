@@ -114,3 +114,64 @@ def test_standby_takes_over_a_killed_worker_without_replaying_its_changelog(
             values = dict(zip(expected, pool.map(lambda k: value_of(survivor, k), expected),
                               strict=True))
         assert values == expected, "every key served by the survivor after the failover"
+
+
+def test_a_standby_that_joins_behind_keeps_every_key_of_the_backlog(
+    kafka_bootstrap: str, tmp_path: Path,
+) -> None:
+    """A worker joining a group whose tables already hold data gets standby partitions
+    with a changelog backlog, read in the same rebalance that restores its actives. Faust
+    empties its changelog queue whenever the flow resumes, which it does again after
+    the standbys started (to resume the streams): backlog records already fetched and
+    queued by then were dropped while the consumer went on past them, so the standby
+    store missed those keys for good, and its persisted offset said it had them. Each key
+    is written once here, so any dropped record is a key the survivor cannot serve."""
+    app_id = f"standby-behind-{uuid.uuid4().hex[:8]}"
+    topic = f"{app_id}-updates"
+    keys = 20_000
+    log_dir = ROOT / "test-output" / "test_standby" / app_id
+    log_dir.mkdir(parents=True, exist_ok=True)
+    # the joiner's actives are read by Faust's recovery (not in bulk), as a worker that
+    # was only briefly away does: the flow is on while its standbys start
+    first, joiner = (WorkerProcess(ROOT, counts_env(
+        kafka_bootstrap, app_id, topic, tmp_path / name, TOPIC_PARTITIONS=str(PARTITIONS),
+        TABLE_STANDBY_REPLICAS="1", BROKER_SESSION_TIMEOUT_S=str(SESSION_TIMEOUT_S),
+        TABLE_BULK_RESTORE_MIN_RECORDS=str(10 * keys),
+    ), log_path=log_dir / f"worker-{name}.log") for name in ("a", "b"))
+    with first:
+        wait_for(lambda: sources(first, topic) == set(range(PARTITIONS)), DEADLINE,
+                 "the first worker to own every partition")
+        expected = asyncio.run(produce_updates(kafka_bootstrap, topic, PARTITIONS, keys,
+                                               keys, app_id))
+        wait_for(lambda: asyncio.run(committed_lag(kafka_bootstrap, app_id, topic)) == 0,
+                 DEADLINE, "every update processed and committed", interval=1)
+        ends = changelog_ends(kafka_bootstrap, app_id)
+        with joiner:
+            def split() -> set[int] | None:
+                owned = [sources(w, topic) for w in (first, joiner)]
+                if all(owned) and not owned[0] & owned[1]:  # type: ignore[operator]
+                    return owned[0]
+                return None
+
+            standby = wait_for(split, DEADLINE, "the joiner to take its share")
+
+            def standby_caught_up() -> bool:
+                return metric(joiner, "streams_table_recovery_remaining_records",
+                              kind="standby") == 0 and all(
+                    metric(joiner, "streams_table_recovery_records_total", table=TABLE,
+                           partition=str(p)) > 0 for p in standby)
+
+            wait_for(standby_caught_up, 60, "the joiner's standbys to reach the end")
+            first.kill()
+            wait_for(lambda: sources(joiner, topic) == set(range(PARTITIONS)),
+                     SESSION_TIMEOUT_S + 30, "the joiner to own every partition",
+                     interval=0.2)
+            with ThreadPoolExecutor(4) as pool:
+                values = dict(zip(expected, pool.map(lambda k: value_of(joiner, k),
+                                                      expected), strict=True))
+    missing = {k for k, v in values.items() if v != expected[k]}
+    by_partition = {p: sum(1 for k in missing if key_partition(k.encode(), PARTITIONS) == p)
+                    for p in range(PARTITIONS)}
+    assert not missing, (f"{len(missing)} of {keys} keys wrong or missing after the "
+                         f"failover, by partition {by_partition} (changelog ends {ends}, "
+                         f"standby partitions {sorted(standby)})")

@@ -54,6 +54,8 @@ def function_of(entry: PrivateName) -> Any:
     found = inspect.getattr_static(resolve(entry.owner), entry.name, None)
     if isinstance(found, staticmethod | classmethod):
         found = found.__func__
+    elif isinstance(found, property):
+        found = found.fget
     return found if inspect.isfunction(found) else None
 
 

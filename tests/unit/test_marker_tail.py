@@ -74,3 +74,17 @@ def test_records_waiting_in_the_changelog_queue_keep_recovery_going() -> None:
     tail, _ = watch(recovery, position=43, queued=1)
     checks(tail, 3)
     assert recovery.in_recovery
+
+
+def test_records_the_consumer_fetched_but_has_not_queued_keep_recovery_going() -> None:
+    """The position is past records still in the fetch loop's hands, or dropped from the
+    queue and about to be fetched again: they are not markers."""
+    recovery = FakeRecovery(offset=-1, highwater=848)
+    tail, app = watch(recovery, position=900)
+    settled = False
+    app.consumer.changelogs_settled = lambda tps: settled
+    checks(tail, 3)
+    assert recovery.in_recovery and recovery.active_offsets[CHANGELOG] == -1
+    settled = True  # and still no record came: only markers were left
+    checks(tail, 2)
+    assert not recovery.in_recovery
