@@ -447,9 +447,11 @@ INVENTORY: tuple[PrivateName, ...] = (
     ),
     PrivateName(
         'faust.tables.base:Collection', '_on_changelog_sent', 'copy',
-        used_in='streams/state/writes.py _persist_offset',
+        used_in=('streams/state/writes.py _persist_offset; '
+                 'streams/processing/transactions.py persist_when_committed'),
         why=('the persisted changelog offset after a bulk write is recorded as Faust does '
-             'after a send'),
+             'after a send; under exactly-once when the batch part commits (Faust keeps it '
+             'by changelog partition and writes it for source partitions: never)'),
         upstream='a public bulk write on tables',
         signature='(self, fut: faust.types.tuples.FutureMessage) -> None',
         source_sha256='60122c86a120d82cffa95da4c22323e12d67fa82f3112f08ac7f8edde7c47826',

@@ -80,10 +80,31 @@ class PartTransaction:
     tp: TP
     transactional_id: str
     changelog: list[asyncio.Future[Any]] = field(default_factory=list)
+    #: changelog partition -> (store, the offset it is complete up to once this commits)
+    changelog_offsets: dict[TP, tuple[Any, int]] = field(default_factory=dict)
 
 
 _CURRENT: contextvars.ContextVar[PartTransaction | None] = contextvars.ContextVar(
     "streams_part_transaction", default=None)
+
+
+def persist_when_committed(store: Any, tp: TP, offset: int) -> None:
+    """Have `store` record that it holds changelog partition `tp` up to `offset` once the
+    running batch part's transaction commits (the records are not in the changelog for
+    read_committed readers before). Outside a batch part nothing is recorded: a recovery
+    then replays from the last offset recorded, which the changes make no worse.
+
+    Faust's `TableManager.persist_offset_on_commit` keeps such offsets by changelog
+    partition but writes them for the source partitions committed, so they were never
+    written: every rebalance replayed all the changes a worker had written itself since
+    its tables were last restored.
+    """
+    current = _CURRENT.get()
+    if current is None:
+        return
+    recorded = current.changelog_offsets.get(tp)
+    if recorded is None or offset > recorded[1]:
+        current.changelog_offsets[tp] = (store, offset)
 
 
 def current_transactional_id() -> str | None:
@@ -246,6 +267,8 @@ async def _run_part(app: Any, part: PartTransaction, events: list[Any],
         offsets = {part.tp: events[-1].message.offset + 1}
         await producer.send_offsets_to_transaction(offsets, app.conf.id)
         await producer.commit_transaction()
+        for tp, (store, offset) in part.changelog_offsets.items():
+            store.set_persisted_offset(tp, offset)
     except BaseException as exc:
         # changelog records still in Faust's buffer would otherwise go out later, in the
         # partition's next transaction

@@ -38,7 +38,7 @@ from streams._faust import store as faust_store
 from streams._faust.producers import aiokafka_producer
 from streams._faust.tables import track_window_expiry
 from streams.kafka.record_batches import BatchProducer, Record, SentBatch, send_batches
-from streams.processing.transactions import current_transactional_id
+from streams.processing.transactions import current_transactional_id, persist_when_committed
 from streams.state.cache import ValueCache, forget_all
 
 _CURRENT: ContextVar[PendingWrites | None] = ContextVar("streams_pending_writes", default=None)
@@ -195,8 +195,8 @@ def collecting(writes: PendingWrites) -> Iterator[PendingWrites]:
 
 def _persist_offset(app: Any, store: Any, tp: TP, offset: int) -> None:
     """As Faust's `Collection._on_changelog_sent`: under exactly-once the offset is
-    written when the transaction commits, otherwise at once."""
+    written when the batch part's transaction commits, otherwise at once."""
     if app.in_transaction:
-        app.tables.persist_offset_on_commit(store, tp, offset)
+        persist_when_committed(store, tp, offset)
     else:
         store.set_persisted_offset(tp, offset)

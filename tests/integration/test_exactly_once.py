@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
 
 from streams.kafka.admin import TopicSpec, ensure_topics
 from streams.testing import (
@@ -219,6 +220,51 @@ def test_two_workers_killed_twice_lose_and_repeat_nothing(
     finally:
         a.stop()
         b.stop()
+
+
+def active_records_replayed(worker: WorkerProcess) -> float:
+    """Changelog records of `eos_counts` the worker has replayed into active partitions."""
+    return sum(sample.value
+               for family in text_string_to_metric_families(metric_samples(worker))
+               for sample in family.samples
+               if sample.name == "streams_table_recovery_records_total"
+               and sample.labels.get("table") == "eos_counts"
+               and sample.labels.get("kind") == "active")
+
+
+def source_partitions(worker: WorkerProcess, topic: str) -> set[int] | None:
+    status, body = worker.request("/ready")
+    if status != 200:
+        return None
+    return {int(tp[len(topic) + 1:-1]) for tp in body["assigned"] if tp.startswith(f"{topic}[")}
+
+
+def test_a_worker_keeping_its_partitions_replays_none_of_its_own_changes(
+        kafka_bootstrap: str, unique_name: str, tmp_path: Path, output_dir: Path) -> None:
+    """The changelog offset a table partition is complete up to is recorded when its batch
+    part commits. Faust kept it by changelog partition and wrote it for the source
+    partitions committed, so never: a worker keeping a partition through a rebalance
+    replayed every change it had written itself."""
+    topic, total = unique_name, 3_000
+    create_topics(kafka_bootstrap, topic)
+
+    def worker(name: str) -> WorkerProcess:
+        return eos_worker(kafka_bootstrap, topic, tmp_path, output_dir / f"{name}.log",
+                          DATA_DIR=str(tmp_path / f"data-{name}"))
+
+    with worker("a") as a:
+        a.wait_ready(120)
+        asyncio.run(produce(kafka_bootstrap, topic, [item(i) for i in range(total)]))
+        wait_for(lambda: lag(kafka_bootstrap, topic) == 0, 180, "every record committed")
+        with worker("b") as b:
+            def shared() -> bool:
+                kept, taken = source_partitions(a, topic), source_partitions(b, topic)
+                return bool(kept and taken and not kept & taken)
+
+            wait_for(shared, 120, "the second worker to take its share")
+            assert active_records_replayed(a) == 0, (
+                "the first worker replayed changes it had written itself")
+            wait_for_exact_counts(b, total)
 
 
 async def _records_at(bootstrap: str, topic: str, coordinates: set[tuple[int, int]]

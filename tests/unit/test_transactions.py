@@ -10,8 +10,11 @@ from faust.types import TP
 
 from streams import Settings, batch_agent, create_app
 from streams.processing.transactions import (
+    _CURRENT,
+    PartTransaction,
     _by_partition,
     in_transactions,
+    persist_when_committed,
     prepare_worker,
 )
 
@@ -49,3 +52,17 @@ def test_exactly_once_refuses_concurrent_agent_instances(capsys: Any) -> None:
         prepare_worker(app)
     assert stopped.value.code == 2
     assert "PROCESSING_GUARANTEE=exactly_once needs concurrency=1" in capsys.readouterr().err
+
+
+def test_the_changelog_offsets_of_a_part_wait_for_its_commit() -> None:
+    changelog = TP("app-counts-changelog", 0)
+    store, other_store = object(), object()
+    persist_when_committed(store, changelog, 9)  # outside a batch part: nothing to wait for
+    part = PartTransaction(TP("items", 0), "app-0-0")
+    token = _CURRENT.set(part)
+    try:
+        persist_when_committed(store, changelog, 12)
+        persist_when_committed(other_store, changelog, 11)  # an earlier write of the part
+    finally:
+        _CURRENT.reset(token)
+    assert part.changelog_offsets == {changelog: (store, 12)}
