@@ -271,7 +271,14 @@ async def commit_offsets(bootstrap_servers: str, group_id: str,
 @contextlib.asynccontextmanager
 async def assigned_consumer(bootstrap_servers: str, topic: str, **options: Any
                             ) -> AsyncIterator[tuple[AIOKafkaConsumer, list[TopicPartition]]]:
-    """A started group-less consumer assigned every partition of `topic`, and those."""
+    """A started group-less consumer assigned every partition of `topic`, and those.
+
+    It starts from the earliest offsets unless `options` say otherwise: with aiokafka's
+    default (latest), the reset the assignment requests can land after a
+    `seek_to_beginning` and leave the position at the end, so a read from the start
+    returned nothing now and then.
+    """
+    options.setdefault("auto_offset_reset", "earliest")
     consumer = AIOKafkaConsumer(**client_options(bootstrap_servers), enable_auto_commit=False,
                                 **options)
     await consumer.start()
