@@ -59,7 +59,7 @@ def hand_over(consumer: BatchingConsumer, tp: TP, *offsets: int) -> list[int]:
 def resume(consumer: BatchingConsumer) -> None:
     async def run() -> None:
         consumer.app.flow_control.resume()
-        await asyncio.sleep(0)  # the seeks back run in a task
+        await asyncio.gather(*consumer._seeks_back)  # the seeks back run in tasks
     asyncio.run(run())
 
 
