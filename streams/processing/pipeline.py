@@ -113,6 +113,7 @@ class BatchPipeline:
         except BaseException:
             window.writes.rollback(before)
             raise
+        window.writes.keep()
         window.events.extend(events)
         window.sink_acknowledged.append(sink_acknowledged)
         if not window.writes or self._clock() >= window.closes_at:

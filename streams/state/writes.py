@@ -69,9 +69,16 @@ class PendingWrites:
         self._changes: dict[tuple[str, bytes], Change] = {}
         self._previous = previous
         self._sent: list[tuple[Any, str, list[SentBatch]]] = []
+        # what each `put` replaced, oldest first, for `rollback`: a savepoint is a position
+        # in it, so taking one costs nothing however many changes a window holds (a copy
+        # of the changes, three per batch, was a tenth of a job with many distinct keys)
+        self._undo: list[tuple[tuple[str, bytes], Change | None]] = []
 
     def put(self, change: Change) -> None:
-        self._changes[(change.table.name, change.key_bytes)] = change
+        key = (change.table.name, change.key_bytes)
+        changes = self._changes
+        self._undo.append((key, changes.get(key)))
+        changes[key] = change
 
     def get(self, table: Any, key_bytes: bytes) -> Change | None:
         """This batch's change of the key, else the previous batch's while that one is
@@ -89,12 +96,25 @@ class PendingWrites:
     def __len__(self) -> int:
         return len(self._changes)
 
-    def savepoint(self) -> dict[tuple[str, bytes], Change]:
-        return dict(self._changes)
+    def savepoint(self) -> int:
+        """A point `rollback` can return to."""
+        return len(self._undo)
 
-    def rollback(self, savepoint: dict[tuple[str, bytes], Change]) -> None:
-        self._changes = savepoint
+    def rollback(self, savepoint: int) -> None:
+        """Undo every `put` since `savepoint` was taken."""
+        changes, undo = self._changes, self._undo
+        while len(undo) > savepoint:
+            key, replaced = undo.pop()
+            if replaced is None:
+                del changes[key]
+            else:
+                changes[key] = replaced
         forget_all()  # the failed call may have changed cached values in place
+
+    def keep(self) -> None:
+        """Make the changes so far final: no savepoint taken until now is rolled back to
+        (forgets what `rollback` would need)."""
+        self._undo.clear()
 
     async def commit(self, app: Any, producer: BatchProducer | None = None) -> None:
         """Changelog first (acknowledged), then the local stores and their offsets.
@@ -141,6 +161,7 @@ class PendingWrites:
         for (_, tp), (table, offset) in highest.items():
             _persist_offset(app, table.data, tp, offset)
         self._changes.clear()
+        self._undo.clear()
         self._sent.clear()
         self._previous = None
 
