@@ -8,7 +8,8 @@ consumer thread:
   suspend_flow.wait())`, two tasks and an `asyncio.wait` per record, after `getmany` had
   checked the generation and flow and updated the highwater metric per record. The copy
   takes each partition's fetched records at once: for topics `direct_queues` has queues
-  for, they pass `admit_sources` together and go to the queues together
+  for, they become `RecordMessage`s (each its own event), pass `admit_sources` together
+  and go to the queues together
   (`hand_over_all`); other topics keep the per-record path, round-robin between
   partitions, where changelogs for which `restores_raw` is true go to
   `hand_over_changelog`, and records of topics with acks enabled pass `admit_sources`
@@ -25,7 +26,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping
-from typing import Any, Protocol, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import faust
 from aiokafka import AIOKafkaConsumer as AIOKafkaClient
@@ -36,6 +37,8 @@ from faust.transport.drivers.aiokafka import Transport as AIOKafkaTransport
 from faust.types import TP, EventT, Message
 from mode import Service, ServiceT
 from mode.utils.queues import ThrowableQueue
+
+from streams._faust.events import RecordMessage
 
 
 class GapInterval(Protocol):
@@ -54,6 +57,8 @@ class GapTree(Protocol):
 
     def overlap(self, begin: int, end: int) -> set[GapInterval]: ...
 
+
+M = TypeVar("M", bound=Message)
 
 #: A batch agent's channel queue, which the fetch loop fills directly.
 EventQueue = ThrowableQueue[EventT[Any]]
@@ -102,9 +107,10 @@ class HookedConsumer(AIOKafkaConsumer):
         """Queues that take every record of `topic` directly (None: Faust's conductor)."""
         return None
 
-    def hand_over_all(self, queues: list[EventQueue], tp: TP, messages: list[Message]) -> None:
-        """Put `messages` (fetched records of `tp`, in offset order) on `queues` (those
-        `direct_queues` returned)."""
+    def hand_over_all(self, queues: list[EventQueue], tp: TP,
+                      messages: list[RecordMessage]) -> None:
+        """Put `messages` (fetched records of `tp`, in offset order, each its own event)
+        on `queues` (those `direct_queues` returned)."""
         raise NotImplementedError
 
     def restores_raw(self, topic: str) -> bool:
@@ -129,7 +135,7 @@ class HookedConsumer(AIOKafkaConsumer):
     #: How long a fetch may wait at the broker for records (aiokafka's fetch_max_wait_ms).
     fetch_max_wait_ms: int = 1500
 
-    async def admit_sources(self, tp: TP, messages: list[Message]) -> list[Message]:
+    async def admit_sources(self, tp: TP, messages: list[M]) -> list[M]:
         """Those of `messages` (records of `tp` with acks enabled, in offset order) that
         may be delivered."""
         return messages
@@ -228,8 +234,9 @@ class HookedConsumer(AIOKafkaConsumer):
                     track_end_offset(tp, self.highwater(tp))
                     await self.commit_if_enough_acked()
                     r_offset = get_read_offset(tp)
-                    messages: list[Message] = [to_message(tp, record) for record in fetched
-                                if r_offset is None or record.offset >= r_offset]
+                    messages = [
+                        RecordMessage(tp, record, generation_id) for record in fetched
+                        if r_offset is None or record.offset >= r_offset]
                     if messages and acks_enabled_for(tp.topic):
                         messages = await admit_sources(tp, messages)
                     if messages:

@@ -3,8 +3,9 @@
 Faust's fetch loop passes every record to the conductor as `wait_first(callback(record),
 suspend_flow.wait())`: two tasks and an `asyncio.wait` per record, then the conductor's
 per-record checks and decoding into an event. For a batch agent that was a third of a
-worker's time. For topics a batch agent reads, `BatchingConsumer` builds the events of a
-partition's fetched records itself and puts them on the agent's queue together: the queue
+worker's time. For topics a batch agent reads, the fetch loop builds a partition's
+fetched records as events itself (`RecordMessage`) and `BatchingConsumer` puts them on
+the agent's queue together: the queue
 is the one the conductor would have filled, with the same clearing on rebalance; its
 back-pressure holds the next fetch while the queue is full and pauses the partitions only
 after a while (`wait_for_room`, streams.processing.back_pressure). Changelogs of tables
@@ -29,8 +30,8 @@ from faust.tables.manager import TableManager
 from faust.types import TP, EventT, Message
 from mode.utils.queues import FlowControlEvent
 
-from streams._faust.consumer import EventQueue, HookedConsumer, HookedTransport
-from streams._faust.events import RecordEvent, incref_all
+from streams._faust.consumer import EventQueue, HookedConsumer, HookedTransport, M
+from streams._faust.events import RecordMessage, incref_all
 from streams._faust.tables import changelog_table
 from streams.observability import metrics
 from streams.processing.back_pressure import is_full, wait_for_room
@@ -133,7 +134,7 @@ class BatchingConsumer(HookedConsumer):
             self._generation_start.pop(tp, None)
         await super().on_partitions_revoked(revoked)
 
-    async def admit_sources(self, tp: TP, messages: list[Message]) -> list[Message]:
+    async def admit_sources(self, tp: TP, messages: list[M]) -> list[M]:
         """The source records of `messages` that may be delivered now.
 
         Before the streams are resumed (`streams_resumed`) none may: they are dropped, and
@@ -329,13 +330,13 @@ class BatchingConsumer(HookedConsumer):
                 if queue.in_pressure_high_state(on_drop):
                     on_high()
 
-    def hand_over_all(self, queues: list[EventQueue], tp: TP, messages: list[Message]) -> None:
-        """Put the events of `messages` on `queues` (back-pressure: `wait_for_room`)."""
+    def hand_over_all(self, queues: list[EventQueue], tp: TP,
+                      messages: list[RecordMessage]) -> None:
+        """Put `messages` on `queues` (back-pressure: `wait_for_room`)."""
         incref_all(messages, len(queues))
-        events = [RecordEvent(message) for message in messages]
         for queue in queues:
-            for event in events:
-                queue.force_put_nowait(cast(EventT[Any], event))
+            for message in messages:
+                queue.force_put_nowait(cast(EventT[Any], message))
 
 
 class BatchingTransport(HookedTransport):
