@@ -289,10 +289,11 @@ class Settings:
         "flight per broker: one waiting for quiet partitions (changelogs, the assignor's "
         "topic) holds back the fetch of busy ones for that long")
     gc_young_threshold: int = _env(
-        "GC_YOUNG_THRESHOLD", _int(0, 10_000_000), 50_000,
+        "GC_YOUNG_THRESHOLD", _int(0, 10_000_000), 200_000,
         "allocations between collections of Python's youngest generation in a worker "
         "(Python's default is 700, which costs a busy worker a third of its time; 0 keeps "
-        "Python's thresholds)")
+        "Python's thresholds). A collection scans the records a commit window holds: "
+        "below the objects of a busy second's window, it scans them several times over")
     flush_max_retries: int = _env(
         "FLUSH_MAX_RETRIES", _int(0, 100), 3, "handler retries before dead-lettering")
     retry_backoff_ms: int = _env(
