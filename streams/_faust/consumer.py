@@ -160,6 +160,11 @@ class HookedConsumer(AIOKafkaConsumer):
         gaps.addi(begin, end)
         gaps.merge_overlaps()
 
+    def delivered_up_to(self, tp: TP) -> int | None:
+        """The offset of the last record of `tp` the fetch loop delivered, or the offset
+        it was seeked to since (None: neither, or seeked to 0)."""
+        return cast(int | None, self._read_offset.get(tp))
+
     def committed_offsets(self) -> dict[TP, int | None]:
         """A copy of the offsets this consumer last committed, by topic partition."""
         return dict(self._committed_offset)

@@ -169,21 +169,28 @@ class BatchAgent:
             if isinstance(app.consumer, BatchingConsumer):
                 app.consumer.deliver_to(self.topic, channel.queue)
             reader = BatchReader(app, channel, batch_size, within)
+
+            def caught_up() -> bool:
+                consumer = app.consumer
+                return (reader.empty() and isinstance(consumer, BatchingConsumer)
+                        and consumer.caught_up(self.topic))
+
             pipeline = (BatchPipeline(app, processor, acknowledge, fail,
                                       commit_interval=settings.commit_interval)
                         if pipelined else None)
             try:
                 while True:
                     try:
-                        events = await reader.next_batch(_first_within(app, pipeline))
+                        events = await reader.next_batch(
+                            _first_within(app, pipeline, caught_up))
                     except StopAsyncIteration:  # the agent's stream is stopping
                         if pipeline is not None:
                             await pipeline.drain()
                         return
                     try:
                         if pipeline is not None and not events:
-                            # due, its partitions being given up, or caught up: no record
-                            # came within _IDLE_CHECK_S
+                            # due, its partitions being given up, or caught up: every
+                            # record fetched is handled, or none came within _IDLE_CHECK_S
                             await pipeline.commit()
                         elif pipeline is not None:
                             await pipeline.submit(events)
@@ -212,15 +219,20 @@ class BatchAgent:
 _IDLE_CHECK_S = 0.1
 
 
-def _first_within(app: faust.App, pipeline: BatchPipeline | None) -> float | None:
+def _first_within(app: faust.App, pipeline: BatchPipeline | None,
+                  caught_up: Callable[[], bool]) -> float | None:
     """How long the agent may wait for the first record of its next batch: without limit,
     unless batches await their commit (`COMMIT_INTERVAL_MS`); then until the commit is
     due, at most `_IDLE_CHECK_S` (the open window is committed when no record came), and
-    not at all once the flow was stopped (a rebalance or shutdown waits for it)."""
+    not at all once the flow was stopped (a rebalance or shutdown waits for it) or the
+    agent has handled every record its partitions held at their last fetch (`caught_up`:
+    waiting could only delay the commit)."""
     due = None if pipeline is None else pipeline.seconds_to_commit()
     if due is None:
         return None
-    return 0.0 if not app.flow_control.is_active() else min(due, _IDLE_CHECK_S)
+    if not app.flow_control.is_active() or caught_up():
+        return 0.0
+    return min(due, _IDLE_CHECK_S)
 
 
 def _ack_all(app: faust.App, events: Sequence[Any], agent: str) -> None:

@@ -25,6 +25,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any, cast
 
+from faust.exceptions import ConsumerNotStarted
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.tables.manager import TableManager
 from faust.types import TP, EventT, Message
@@ -186,6 +187,31 @@ class BatchingConsumer(HookedConsumer):
             return False
         base = committed if committed is not None else start
         return head <= base or known_empty(self.gaps(tp), base, head)
+
+    def caught_up(self, topic: str) -> bool:
+        """Whether the fetch loop has delivered every record the assigned partitions of
+        `topic` held when they were last fetched (an agent may not have taken them all).
+
+        False while it is not known: a partition not fetched yet, records in the fetch
+        loop's hands or in the consumer's buffer.
+        """
+        if self.records_in_hand:
+            return False
+        try:
+            for tp in self.assignment():
+                if tp.topic != topic:
+                    continue
+                highwater = self.highwater(tp)
+                delivered = self.delivered_up_to(tp)
+                if highwater is None or highwater < 0:
+                    return False
+                if (highwater > 0) if delivered is None else (delivered + 1 < highwater):
+                    return False
+        # not started yet (an agent's test context), or no longer assigned in aiokafka
+        # (a rebalance began)
+        except (ConsumerNotStarted, AssertionError):
+            return False
+        return True
 
     def direct_queues(self, topic: str) -> list[EventQueue] | None:
         return self._batch_queues.get(topic)

@@ -18,7 +18,8 @@ A window closes early when gathering more gains nothing:
 
 - after a batch that changed no table (so far in the window): there is nothing to
   coalesce, and holding the acknowledgements back would only delay the commit;
-- when its agent has caught up: no record came for 0.1 s (streams.processing.agents);
+- when its agent has caught up: it has handled every record its partitions held at
+  their last fetch, or no record came for 0.1 s (streams.processing.agents);
 - when its partitions are being given up: a rebalance or shutdown waits for it.
 
 `BatchPipeline` hands a closed window's changes to the producer, then waits for the

@@ -45,6 +45,10 @@ class BatchReader:
         return await read_batch(self._channel.queue, self._max_size, self._within,
                                 self._take, first_within)
 
+    def empty(self) -> bool:
+        """Whether no event waits to be taken."""
+        return bool(self._channel.queue.empty())
+
     def _take(self, events: list[Any]) -> list[Any]:
         """Those of `events` that are current, each tracked as taken and not yet
         acknowledged.
