@@ -191,6 +191,33 @@ INVENTORY: tuple[PrivateName, ...] = (
         source_sha256='217d7f1399a4cd8e15a43a64ecf50413b9b738058e5433e057f0dc3927a3fc03',
     ),
     PrivateName(
+        'faust.sensors.monitor:Monitor', 'on_message_in', 'copy',
+        used_in='streams/_faust/events.py tell_monitor',
+        upstream='a bulk track on the consumer (track many messages, sensors told once)',
+        why=("Faust's monitor told of a batch's records once per partition (one call per "
+             'record was most of the cost of tracking a batch)'),
+        signature=('(self, tp: faust.types.tuples.TP, offset: int, '
+                   'message: faust.types.tuples.Message) -> None'),
+        source_sha256='b2a9a9045b2f456cc736fdbf99f47f4f45335896050c9e48703dfc8146ca51ea',
+    ),
+    PrivateName(
+        'faust.transport.consumer:Consumer', 'wait_empty', 'rely',
+        used_in='streams/_faust/events.py InHand',
+        upstream='a bulk track on the consumer (track many messages, sensors told once)',
+        why=("waits while the set of messages in hand is not empty and logs each entry's "
+             "refcount: an InHand entry stands for records taken together"),
+        signature='(self) -> None',
+        source_sha256='e4662fe24f094819add590b2d75f233840e77823b432aea6504539768572102f',
+    ),
+    PrivateName(
+        'faust.transport.consumer:Consumer', '_clean_unacked_messages', 'rely',
+        used_in='streams/_faust/events.py InHand',
+        upstream='a bulk track on the consumer (track many messages, sensors told once)',
+        why="drops the entries of the set of messages in hand whose acked is true",
+        signature='(self) -> None',
+        source_sha256='11be2587e71c9162510ba634577e1da5122d734dfe04e3cb1374cbc884fd3d23',
+    ),
+    PrivateName(
         'faust.transport.consumer:Consumer', '_acked_index', 'read, write',
         used_in='streams/_faust/events.py ack_all',
         upstream='a bulk ack on the consumer (ack many messages under one lock)',

@@ -6,10 +6,13 @@ import weakref
 from types import SimpleNamespace
 from typing import Any
 
-from faust.sensors import Sensor
+import pytest
+from aiokafka.structs import ConsumerRecord
+from faust.sensors import Monitor, Sensor
 from faust.types import TP
 
-from streams._faust.events import track_all
+from streams import Settings, create_app
+from streams._faust.events import RecordMessage, ack_all, track_all
 
 
 class Record:
@@ -57,3 +60,51 @@ def test_a_message_tracked_twice_is_counted_once() -> None:
     track_all(consumer, [message])
     track_all(consumer, [message])
     assert listening.seen == [(TP("orders", 0), 7)]
+
+
+def record_messages(tp: TP, offsets: range) -> list[RecordMessage]:
+    return [RecordMessage(tp, ConsumerRecord(tp.topic, tp.partition, offset, 1_700_000_000_000,
+                                             0, b"k", b"v", None, 1, 1, ()), 1)
+            for offset in offsets]
+
+
+def test_records_taken_together_share_one_entry_in_hand_until_each_is_acked(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    app = create_app(Settings.from_env({"TABLE_STORE": "memory"}), agents=[], tables=[])
+    monkeypatch.setattr(app.topics, "acks_enabled_for", lambda topic: True)
+    consumer = app.consumer
+    tp = TP("orders", 0)
+    first, second = record_messages(tp, range(0, 3)), record_messages(tp, range(3, 5))
+    track_all(consumer, first)
+    track_all(consumer, second + first)  # the first ones again: tracked once
+    assert len(consumer._unacked_messages) == 2
+    assert [message.in_hand.pending for message in (first[0], second[0])] == [3, 2]
+
+    ack_all(consumer, first[:2] + second)
+    assert len(consumer._unacked_messages) == 1, "one of the first records is not acked"
+    assert list(consumer._acked[tp]) == [0, 1, 3, 4]
+    ack_all(consumer, first[2:])
+    assert not consumer._unacked_messages  # what a rebalance and a shutdown wait for
+
+
+def test_records_dropped_unacknowledged_leave_nothing_in_hand() -> None:
+    consumer = consumer_with()
+    batch = record_messages(TP("orders", 0), range(10))
+    track_all(consumer, batch)
+    assert len(consumer._unacked_messages) == 1
+    del batch  # a batch given up at a rebalance: its next owner handles it
+    assert not consumer._unacked_messages
+
+
+def test_fausts_monitor_counts_the_records_as_one_call_per_record_would() -> None:
+    tps = [TP("orders", 0), TP("orders", 1), TP("audit", 0)]
+    batch = [message for tp in tps for message in record_messages(tp, range(5, 9))]
+    one_by_one = Monitor()
+    for message in batch:
+        one_by_one.on_message_in(message.tp, message.offset, message)
+    monitor = Monitor()
+    track_all(consumer_with(monitor), batch)
+    assert (monitor.messages_received_total, monitor.messages_active) == (12, 12)
+    for name in ("messages_received_total", "messages_active",
+                 "messages_received_by_topic", "tp_read_offsets"):
+        assert getattr(monitor, name) == getattr(one_by_one, name), name
