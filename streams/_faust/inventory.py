@@ -135,8 +135,35 @@ INVENTORY: tuple[PrivateName, ...] = (
         why='errors thrown into the queue are raised before a bulk take, as by get_nowait',
     ),
     PrivateName(
+        'mode.utils.queues:FlowControlQueue', 'force_put_nowait', 'copy',
+        used_in='streams/_faust/consumer.py put_all_nowait',
+        upstream='a put_many on mode queues',
+        why=("a partition's fetched records put on a batch agent's queue together, its "
+             'getter woken once'),
+        signature='(self, item: ~_T) -> None',
+        source_sha256='e029f3d278247909418b976a3a88c8569c5e945959343b65c0385d62aa5bec31',
+    ),
+    PrivateName(
+        'mode.utils.queues:ThrowableQueue', '_unfinished_tasks', 'write',
+        used_in='streams/_faust/consumer.py put_all_nowait',
+        upstream='a put_many on mode queues',
+        why='counted per item put, as force_put_nowait does (asyncio.Queue internals)',
+    ),
+    PrivateName(
+        'mode.utils.queues:ThrowableQueue', '_finished', 'call',
+        used_in='streams/_faust/consumer.py put_all_nowait',
+        upstream='a put_many on mode queues',
+        why='cleared by a put, as force_put_nowait does (asyncio.Queue internals)',
+    ),
+    PrivateName(
+        'mode.utils.queues:ThrowableQueue', '_getters', 'read',
+        used_in='streams/_faust/consumer.py put_all_nowait',
+        upstream='a put_many on mode queues',
+        why='the agent waiting for records, woken once per bulk put',
+    ),
+    PrivateName(
         'mode.utils.queues:ThrowableQueue', '_queue', 'read, write',
-        used_in='streams/_faust/consumer.py take_nowait',
+        used_in='streams/_faust/consumer.py take_nowait and put_all_nowait',
         upstream='a get_many(n) on mode queues',
         why=("a batch agent takes up to a batch of events at once from its queue's deque "
              '(asyncio.Queue internals: get_nowait per event cost a tenth of a sink job)'),
@@ -149,7 +176,7 @@ INVENTORY: tuple[PrivateName, ...] = (
     ),
     PrivateName(
         'mode.utils.queues:ThrowableQueue', '_wakeup_next', 'call',
-        used_in='streams/_faust/consumer.py take_nowait',
+        used_in='streams/_faust/consumer.py take_nowait and put_all_nowait',
         upstream='a get_many(n) on mode queues',
         why='wake a waiting putter after a bulk take, as asyncio.Queue.get_nowait does',
         signature='(self, waiters)',

@@ -28,10 +28,16 @@ from typing import Any, cast
 from faust.exceptions import ConsumerNotStarted
 from faust.stores.rocksdb import Store as RocksDBStore
 from faust.tables.manager import TableManager
-from faust.types import TP, EventT, Message
+from faust.types import TP, Message
 from mode.utils.queues import FlowControlEvent
 
-from streams._faust.consumer import EventQueue, HookedConsumer, HookedTransport, M
+from streams._faust.consumer import (
+    EventQueue,
+    HookedConsumer,
+    HookedTransport,
+    M,
+    put_all_nowait,
+)
 from streams._faust.events import RecordMessage, incref_all
 from streams._faust.tables import changelog_table
 from streams.observability import metrics
@@ -361,8 +367,7 @@ class BatchingConsumer(HookedConsumer):
         """Put `messages` on `queues` (back-pressure: `wait_for_room`)."""
         incref_all(messages, len(queues))
         for queue in queues:
-            for message in messages:
-                queue.force_put_nowait(cast(EventT[Any], message))
+            put_all_nowait(queue, messages)
 
 
 class BatchingTransport(HookedTransport):
