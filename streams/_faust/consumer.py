@@ -239,9 +239,9 @@ class HookedConsumer(AIOKafkaConsumer):
                     track_end_offset(tp, self.highwater(tp))
                     await self.commit_if_enough_acked()
                     r_offset = get_read_offset(tp)
-                    messages = [
-                        RecordMessage(tp, record, generation_id) for record in fetched
-                        if r_offset is None or record.offset >= r_offset]
+                    if r_offset is not None and fetched[0].offset < r_offset:
+                        fetched = [record for record in fetched if record.offset >= r_offset]
+                    messages = [RecordMessage(tp, record, generation_id) for record in fetched]
                     if messages and acks_enabled_for(tp.topic):
                         messages = await admit_sources(tp, messages)
                     if messages:

@@ -136,6 +136,10 @@ def setting_for_hash(hash_name: str) -> str:
     return _SETTING_FOR_HASH[hash_name]
 
 
+#: Keys whose partition a `Partitioner.placer` keeps, per hash and partition list.
+_PLACEMENTS_KEPT = 65_536
+
+
 @functools.lru_cache(maxsize=65_536)
 def key_partition(key: bytes, partition_count: int, partitioner: str = "murmur2") -> int:
     """The partition `partitioner` picks for `key` among `partition_count` (by default
@@ -168,17 +172,30 @@ class Partitioner:
     def __init__(self, partitioner_for: Callable[[str], str] | None = None) -> None:
         self._partitioner_for = partitioner_for or (lambda topic: "murmur2")
         self._counters: dict[str, Iterator[int]] = {}
+        # per (hash, partitions): the partition of each key placed lately (see placer)
+        self._placements: dict[tuple[str, tuple[int, ...]], dict[bytes, int]] = {}
 
     def placer(self, topic: str, partitions: Sequence[int]) -> Callable[[bytes | None], int]:
         """`partition(topic, key, partitions)` as a function of `key`, with the topic's
-        partitioner looked up once (for a batch of records)."""
+        partitioner looked up once (for a batch of records).
+
+        The partitions of recent keys are kept in a dict per hash and partition list,
+        up to `_PLACEMENTS_KEPT` keys (then it starts again): a dict lookup is a fraction
+        of a call of `key_partition`'s cache, and a sink job places every record.
+        """
         hash_name = self._partitioner_for(topic)
         count = len(partitions)
+        placed = self._placements.setdefault((hash_name, tuple(partitions)), {})
 
         def place(key: bytes | None) -> int:
             if key is None:
                 return self.partition(topic, None, partitions)
-            return partitions[key_partition(key, count, hash_name)]
+            partition = placed.get(key)
+            if partition is None:
+                if len(placed) >= _PLACEMENTS_KEPT:
+                    placed.clear()
+                partition = placed[key] = partitions[key_partition(key, count, hash_name)]
+            return partition
 
         return place
 

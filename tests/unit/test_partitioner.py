@@ -9,6 +9,7 @@ from aiokafka.partitioner import murmur2 as aiokafka_murmur2
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streams.kafka import partitioner as partitioner_module
 from streams.kafka.partitioner import (
     Partitioner,
     fnv1a_32,
@@ -128,6 +129,20 @@ def test_a_placer_places_as_partition_does() -> None:
         assert [place(key) for key in keys] == [
             reference.partition(topic, key, [3, 4, 5]) for key in keys]
         assert [place(None) for _ in range(4)] == [3, 4, 5, 3]  # keyless: round-robin
+
+
+def test_placers_remember_keys_per_hash_and_partitions_and_start_again_when_full(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(partitioner_module, "_PLACEMENTS_KEPT", 5)
+    partitioner = Partitioner(lambda topic: {"clicks": "fnv1a"}.get(topic, "murmur2"))
+    keys = [f"key-{n}".encode() for n in range(12)]
+    for _ in range(2):  # the second time from what the placers kept
+        for topic, partitions in (("orders", [0, 1, 2]), ("clicks", [0, 1, 2]),
+                                  ("orders", [0, 1, 2, 3, 4])):
+            place = partitioner.placer(topic, partitions)
+            assert [place(key) for key in keys] == [
+                partitions[key_partition(key, len(partitions), "murmur2" if topic == "orders"
+                                         else "fnv1a")] for key in keys]
 
 
 def test_keyed_records_go_where_murmur2_says() -> None:
