@@ -51,3 +51,20 @@ def test_a_batch_of_interleaved_partitions_is_acked_offset_by_offset(consumer: A
     ack_all(consumer, [batch[-1], batch[0]])
     assert list(consumer._acked[ORDERS_1]) == [12, 13]
     assert list(consumer._acked[ORDERS_0]) == [5, 6, 7], "acked once"
+
+
+def test_runs_of_one_partition_are_noted_whole_or_offset_by_offset_alike(consumer: Any) -> None:
+    consumer._committed_offset[ORDERS_0] = 100
+    consumer._committed_offset[ORDERS_1] = 100
+    ack_all(consumer, [event(ORDERS_1, 130)])  # acked before
+    consecutive = [event(ORDERS_0, offset) for offset in range(100, 1100)]
+    with_holes = [event(ORDERS_1, offset) for offset in (99, 120, 121, 130, 131, 131, 140)]
+    before = consumer._n_acked
+
+    ack_all(consumer, consecutive + with_holes)
+
+    assert list(consumer._acked[ORDERS_0]) == list(range(100, 1100))
+    assert list(consumer._acked[ORDERS_1]) == [130, 120, 121, 131, 140]
+    assert consumer._acked_index[ORDERS_1] == {120, 121, 130, 131, 140}
+    assert consumer._n_acked - before == 1000 + 4
+    assert all(e.message.acked for e in consecutive + with_holes)
