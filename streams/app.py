@@ -271,6 +271,11 @@ def ensure_data_dir(settings: Settings) -> None:
                             f"{exc.strerror or exc}") from None
 
 
+#: The largest record batch the worker's producer builds (below the broker's default
+#: message.max.bytes, 1 MiB).
+PRODUCER_BATCH_BYTES = 512 * 1024
+
+
 def create_app(
     settings: Settings,
     *,
@@ -299,6 +304,10 @@ def create_app(
         topic_replication_factor=settings.topic_replication,
         processing_guarantee=settings.processing_guarantee,
         producer_acks=-1,
+        # aiokafka holds one record batch per partition until its sender takes it: at
+        # Faust's 16 KiB, a commit window's changelog (10,000 changes) went out as dozens
+        # of batches per partition, each waiting for the one before (43-240 ms a window)
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         # Faust's 4096 is below what one fetch brings of small records (1 MiB per
         # partition): the fetcher stopped at nearly every fetch (see
         # streams.processing.back_pressure), and a larger buffer lets it run ahead.
