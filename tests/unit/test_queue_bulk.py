@@ -18,9 +18,10 @@ def flowing() -> FlowControlEvent:
 
 async def test_a_bulk_put_wakes_the_waiting_agent_and_counts_every_item() -> None:
     queue: ThrowableQueue[int] = ThrowableQueue(maxsize=4, flow_control=flowing())
-    waiting = asyncio.ensure_future(queue.get())
-    await asyncio.sleep(0)  # the agent waits on the empty queue
-    put_all_nowait(queue, [1, 2, 3, 4, 5])  # past maxsize: back-pressure is the fetch loop's
+    waiting = asyncio.ensure_future(queue.get())  # the agent's first step, scheduled first
+    # runs next, once the agent waits on the empty queue; past maxsize: back-pressure is
+    # the fetch loop's
+    asyncio.get_running_loop().call_soon(put_all_nowait, queue, [1, 2, 3, 4, 5])
 
     assert await asyncio.wait_for(waiting, 1) == 1
     assert queue.qsize() == 4
