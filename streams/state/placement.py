@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from streams.errors import KeyPlacementError, SettingsError
-from streams.kafka.partitioner import hash_of, hash_placements, key_partition, setting_for_hash
+from streams.kafka.partitioner import hash_of, hash_placements, key_placer, setting_for_hash
 from streams.observability import metrics
 from streams.processing.models import Message
 
@@ -43,6 +43,9 @@ class KeyPlacement:
     hashed by."""
 
     _partitioner: str
+    #: `partition_of`'s hash with the partition count bound; None until first used after
+    #: binding (`bind` resets it).
+    _place: Callable[[bytes], int] | None = None
 
     @property
     def faust_table(self) -> Any:
@@ -65,7 +68,10 @@ class KeyPlacement:
     def partition_of(self, key: Any) -> int:
         """The partition the table's key partitioner gives `key`: a record must come from
         this partition to change `key` (see `TableBatch.set`)."""
-        return key_partition(self.placement_key(key), self.partition_count, self._partitioner)
+        place = self._place
+        if place is None:
+            place = self._place = key_placer(self.partition_count, self._partitioner)
+        return place(self.placement_key(key))
 
 
 def table_partitioner(table: str, source: str | None, partitioner_for: Callable[[str], str],

@@ -70,6 +70,7 @@ class PerKeyTable(KeyPlacement, Generic[V]):
     source: str | None = None
     _table: Any = field(default=None, init=False, repr=False)
     _partitioner: str = field(default="murmur2", init=False, repr=False)
+    _place: Callable[[bytes], int] | None = field(default=None, init=False, repr=False)
     value_cache: ValueCache = field(default_factory=lambda: ValueCache(0), init=False,
                                     repr=False)
 
@@ -82,6 +83,7 @@ class PerKeyTable(KeyPlacement, Generic[V]):
         """Create the Faust table on `app` (called by `create_app`); its keys are placed
         with `key_partitioner` (see streams.kafka.partitioner)."""
         self._partitioner = key_partitioner
+        self._place = None
         store = self.store or default_store
         self._table = app.Table(
             self.name,

@@ -237,6 +237,7 @@ class WindowedTable(KeyPlacement, Generic[V]):
     key_type: type[Any] = field(default=str, init=False)
     _table: Any = field(default=None, init=False, repr=False)
     _partitioner: str = field(default="murmur2", init=False, repr=False)
+    _place: Callable[[bytes], int] | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.expires is not None and seconds(self.expires) <= 0:
@@ -258,6 +259,7 @@ class WindowedTable(KeyPlacement, Generic[V]):
         """Create the Faust windowed table on `app` (called by `create_app`); its keys are
         placed with `key_partitioner`."""
         self._partitioner = key_partitioner
+        self._place = None
         store = self.store or default_store
         expires = self.expires_s
         windowed: Any = app.Table(  # Faust's .tumbling()/.hopping() wrapper

@@ -11,10 +11,12 @@ from hypothesis import strategies as st
 
 from streams.kafka import partitioner as partitioner_module
 from streams.kafka.partitioner import (
+    KEY_PARTITIONERS,
     Partitioner,
     fnv1a_32,
     hash_placements,
     key_partition,
+    key_placer,
     murmur2,
     murmur2_signed,
 )
@@ -165,6 +167,13 @@ def test_usable_as_aiokafka_partitioner_callable() -> None:
     partitioner = Partitioner()
     assert partitioner(b"user-42", [2, 0, 1], [0, 1]) == 1
     assert [partitioner(None, [0, 1], [0, 1]) for _ in range(4)] == [0, 1, 0, 1]
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=40), st.integers(1, 64), st.sampled_from(KEY_PARTITIONERS))
+def test_a_key_placer_places_as_key_partition_does(data: bytes, count: int,
+                                                   partitioner: str) -> None:
+    assert key_placer(count, partitioner)(data) == key_partition(data, count, partitioner)
 
 
 def test_a_key_seen_before_is_not_hashed_again() -> None:

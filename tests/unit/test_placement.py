@@ -171,3 +171,11 @@ def test_lookups_route_to_the_owner_of_the_tables_partition() -> None:
     router.app.assignor = FakeAssignor({"http://a:1": {changelog: [0]}})  # type: ignore[misc]
     with pytest.raises(KeyError):
         router.key_store("routed", "hello")
+
+
+def test_a_table_bound_again_places_keys_with_its_new_partitioner() -> None:
+    totals = PerKeyTable("rebound_totals", value_type=Totals, default=Totals, register=False)
+    app_with({}, totals)
+    assert totals.partition_of("foobar") == key_partition(b"foobar", 3) == 0
+    app_with({"KEY_PARTITIONER_TOPICS": "orders:consistent_random"}, totals)
+    assert totals.partition_of("foobar") == key_partition(b"foobar", 3, "consistent") == 2
