@@ -9,7 +9,12 @@ from typing import Any, Protocol, cast
 import msgspec
 from faust.stores.base import Store
 from faust.stores.memory import Store as MemoryStore
+from faust.stores.rocksdb import RocksDBOptions
 from faust.stores.rocksdb import Store as RocksDBStore
+
+#: The memtable's whole-key bloom filter, as a fraction of its write buffer (Faust's
+#: 64 MiB): 671 KiB, 8 bits a key for a memtable full of 100-byte entries.
+MEMTABLE_BLOOM_RATIO = 0.01
 
 
 class RawIterator(Protocol):
@@ -109,6 +114,31 @@ def struct_value_type(store: Store) -> type[msgspec.Struct] | None:
 
 
 _STRUCT_JSON = msgspec.json.Encoder()
+
+
+class PointLookupOptions(RocksDBOptions):
+    """Faust's rocksdict options, with a whole-key bloom filter on the memtable.
+
+    A batch handler reads each key before it sets it, and a key never seen before is in
+    no database: without the filter, RocksDB searched the memtable's skiplist for it
+    (1.4 µs against 0.3 µs with the filter, for 60,000 keys). Faust sets a bloom filter
+    for the files on disk only.
+    """
+
+    def as_options(self) -> Any:
+        options = super().as_options()
+        if self.use_rocksdict:
+            options.set_memtable_prefix_bloom_ratio(MEMTABLE_BLOOM_RATIO)
+            options.set_memtable_whole_key_filtering(True)
+        return options
+
+
+def tune_for_point_lookups(store: Store) -> None:
+    """Open `store`'s RocksDB databases with `PointLookupOptions` (before any is open:
+    a table's store is created when it is bound). Other stores are left alone."""
+    if isinstance(store, RocksDBStore) and store.use_rocksdict and not partition_dbs(store):
+        store.rocksdb_options = PointLookupOptions(**(store.options or {}),
+                                                   use_rocksdict=True)
 
 
 def partition_dbs(store: Store) -> Mapping[int, RawDB] | None:

@@ -34,7 +34,12 @@ from typing import Any, Generic, TypeVar
 
 import faust
 
-from streams._faust.store import encode_key, read_local, read_partition
+from streams._faust.store import (
+    encode_key,
+    read_local,
+    read_partition,
+    tune_for_point_lookups,
+)
 from streams.errors import TableError
 from streams.processing.models import Message
 from streams.state import writes as table_writes
@@ -110,6 +115,7 @@ class PerKeyTable(KeyPlacement, Generic[V]):
             changelog.key_serializer = "raw"
             if changelog.schema is not None:  # the table's own Schema, not a shared one
                 changelog.schema.key_serializer = "raw"
+        tune_for_point_lookups(self._table.data)
 
     @property
     def faust_table(self) -> Any:
