@@ -3,7 +3,7 @@ changelog index."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, cast
 
 from faust.tables.base import Collection
@@ -66,10 +66,12 @@ def on_changelog_send(table: Collection, sent: Callable[[FutureMessage], None]) 
     table.send_changelog = send_and_track  # type: ignore[method-assign]
 
 
-def track_window_expiry(table: Collection, key: Any, partition: int) -> None:
-    """Let a windowed table's expiry timer see `key` in `partition` (no-op otherwise)."""
+def track_window_expiry(table: Collection, keys: Iterable[tuple[Any, int]]) -> None:
+    """Let a windowed table's expiry timer see each `(key, partition)` of `keys` (not
+    iterated for other tables)."""
     if table._should_expire_keys():
-        table._maybe_set_key_ttl(key, partition)
+        for key, partition in keys:
+            table._maybe_set_key_ttl(key, partition)
 
 
 def tracked_window_keys(table: Collection, partition: int, window_end: float) -> set[Any]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import weakref
+from collections.abc import Iterable
 from typing import Any
 
 #: A cache entry: (the stored value or None, the key's partition).
@@ -43,6 +44,18 @@ class ValueCache:
                 return
             self._drop_oldest()
         entries[key] = (value, partition)
+
+    def put_all(self, entries: Iterable[tuple[Any, Any, int]]) -> None:
+        """`put` each `(key, value, partition)` of `entries`, in one loop (a commit
+        window stores a value per key it changed)."""
+        size = self.size
+        if not size:
+            return
+        stored = self._entries
+        for key, value, partition in entries:
+            if key not in stored and len(stored) >= size:
+                self._drop_oldest()
+            stored[key] = (value, partition)
 
     def _drop_oldest(self) -> None:
         """Drop the oldest eighth of the entries (at least one) in one pass.

@@ -373,7 +373,7 @@ class WindowedTable(KeyPlacement, Generic[V]):
             for count, (raw_key, _) in enumerate(scan(table, partitions=[partition]), 1):
                 key = decode_window_key(raw_key)
                 if key not in tracked_window_keys(table, partition, key[1][1]):
-                    track_window_expiry(table, key, partition)
+                    track_window_expiry(table, [(key, partition)])
                 if count % 10_000 == 0:
                     await asyncio.sleep(0)  # a large table: let the worker breathe
 

@@ -154,10 +154,10 @@ class PendingWrites:
                     table, await batch.last_offset())
         for table, changes in self._by_table():
             faust_store.write(table.data, changes)
-            for change in changes:  # a windowed table: its expiry timer's index
-                track_window_expiry(table, change.key, change.partition)
-                if change.cache is not None:
-                    change.cache.put(change.key, change.value, change.partition)
+            track_window_expiry(table, ((c.key, c.partition) for c in changes))
+            cache = changes[0].cache  # every change of a table carries the table's cache
+            if cache is not None:
+                cache.put_all((c.key, c.value, c.partition) for c in changes)
         for (_, tp), (table, offset) in highest.items():
             _persist_offset(app, table.data, tp, offset)
         self._changes.clear()

@@ -49,6 +49,19 @@ def test_a_full_cache_drops_its_oldest_eighth_at_once() -> None:
         assert len(cache) <= 16 and cache.get(n) == (n, 0)
 
 
+def test_putting_many_keeps_what_putting_each_keeps() -> None:
+    entries = [(n % 23, n, n % 3) for n in range(200)]
+    one_by_one, at_once = ValueCache(16), ValueCache(16)
+    for entry in entries:
+        one_by_one.put(*entry)
+    at_once.put_all(entries)
+    assert len(at_once) == len(one_by_one) < 23
+    assert [at_once.get(key) for key in range(23)] == [one_by_one.get(key) for key in range(23)]
+    off = ValueCache(0)
+    off.put_all(entries)
+    assert len(off) == 0
+
+
 def test_the_size_comes_from_the_setting() -> None:
     totals = PerKeyTable("sized", value_type=Totals, default=Totals, register=False)
     create_app(Settings.from_env({"TABLE_STORE": "memory", "APP_ID": "unit-sized",
