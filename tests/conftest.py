@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,7 +56,10 @@ def unique_name(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def output_dir(request: pytest.FixtureRequest) -> Path:
-    """A folder for a test's artefacts (logs, screenshots), kept after the run."""
+    """A folder for a test's artefacts (logs, screenshots), kept after the run and emptied
+    before it: worker logs are appended to (a worker restarted within a test), and a test
+    reading its log must not find an earlier run's lines there."""
     path = ROOT / "test-output" / request.node.name
-    path.mkdir(parents=True, exist_ok=True)
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
     return path
