@@ -209,6 +209,26 @@ def ack_all(consumer: Any, events: Sequence[EventT]) -> None:
         notify(consumer._waiting_for_ack)
 
 
+def let_go_all(consumer: Any, events: Sequence[EventT]) -> None:
+    """Take `events`, a batch left unacknowledged because its partitions are being given
+    up, out of the consumer's set of messages in hand.
+
+    Faust waits for that set to empty before it gives partitions up (a rebalance, a
+    shutdown); the batch would never be acknowledged, so the wait lasted until
+    `SHUTDOWN_TIMEOUT_S`. Its offsets stay unacknowledged: no commit passes them, and the
+    partitions' next owner handles the records.
+    """
+    unacked = consumer._unacked_messages
+    with ack_lock:
+        for event in events:
+            message = event.message
+            if message.acked:
+                continue
+            in_hand = message.in_hand if type(message) is RecordMessage else None
+            # an InHand holds records of one batch only: `track_all` is called per take
+            unacked.discard(message if in_hand is None else in_hand)
+
+
 def note_acked(consumer: Any, tp: Any, messages: list[Any]) -> int:
     """Note the offsets of `messages` (acked records of `tp`, in arrival order) as acked, as
     Faust's `Consumer.ack` does per record; return how many were new.

@@ -287,9 +287,12 @@ INVENTORY: tuple[PrivateName, ...] = (
     ),
     PrivateName(
         'faust.transport.consumer:Consumer', '_unacked_messages', 'read, write',
-        used_in='streams/_faust/app.py FaustApp._consumer_wait_empty',
+        used_in=('streams/_faust/app.py FaustApp._consumer_wait_empty; events.py track_all, '
+                 'ack_all, let_go_all'),
         why=('a shutdown that gave up waiting empties the set Faust waits on, so that it '
-             'commits what was acked and returns (cancelling its wait does not end it)'),
+             'commits what was acked and returns (cancelling its wait does not end it); '
+             'records taken together enter it as one entry and leave it when acked, or '
+             'unacked when their batch is abandoned'),
         upstream='a timeout for the stream-wait-empty step',
     ),
     PrivateName(

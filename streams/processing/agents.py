@@ -29,7 +29,7 @@ from typing import Any
 
 import faust
 
-from streams._faust.events import ack_all
+from streams._faust.events import ack_all, let_go_all
 from streams._faust.producers import aiokafka_producer
 from streams.backoff import Backoff
 from streams.errors import (
@@ -200,6 +200,7 @@ class BatchAgent:
                     except BatchAbandoned as exc:
                         # not acked: the partitions' next owner (or a restart) handles it
                         log.warning("%s", exc, extra={"agent": self.name})
+                        let_go_all(app.consumer, events)
                     except PipelineStopped:
                         return  # an earlier batch failed; the worker is stopping
                     except Exception as exc:

@@ -12,7 +12,7 @@ from faust.sensors import Monitor, Sensor
 from faust.types import TP
 
 from streams import Settings, create_app
-from streams._faust.events import RecordMessage, ack_all, track_all
+from streams._faust.events import RecordMessage, ack_all, let_go_all, track_all
 
 
 class Record:
@@ -94,6 +94,25 @@ def test_records_dropped_unacknowledged_leave_nothing_in_hand() -> None:
     assert len(consumer._unacked_messages) == 1
     del batch  # a batch given up at a rebalance: its next owner handles it
     assert not consumer._unacked_messages
+
+
+def test_an_abandoned_batch_leaves_the_set_in_hand_unacknowledged(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Still referenced (the agent holds it until its next batch), it would keep a
+    rebalance waiting for acknowledgements that never come."""
+    app = create_app(Settings.from_env({"TABLE_STORE": "memory"}), agents=[], tables=[])
+    monkeypatch.setattr(app.topics, "acks_enabled_for", lambda topic: True)
+    consumer = app.consumer
+    tp = TP("orders", 0)
+    handled, abandoned = record_messages(tp, range(0, 3)), record_messages(tp, range(3, 6))
+    track_all(consumer, handled)
+    track_all(consumer, abandoned)
+    let_go_all(consumer, abandoned)
+    assert len(consumer._unacked_messages) == 1  # the handled batch's
+    assert not consumer._acked[tp]  # no commit passes the abandoned records
+    ack_all(consumer, handled)
+    assert not consumer._unacked_messages
+    assert list(consumer._acked[tp]) == [0, 1, 2]
 
 
 def test_fausts_monitor_counts_the_records_as_one_call_per_record_would() -> None:
