@@ -68,11 +68,16 @@ def record_messages(tp: TP, offsets: range) -> list[RecordMessage]:
             for offset in offsets]
 
 
-def test_records_taken_together_share_one_entry_in_hand_until_each_is_acked(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def consumer(monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A worker app's Faust consumer, every topic acked."""
     app = create_app(Settings.from_env({"TABLE_STORE": "memory"}), agents=[], tables=[])
     monkeypatch.setattr(app.topics, "acks_enabled_for", lambda topic: True)
-    consumer = app.consumer
+    return app.consumer
+
+
+def test_records_taken_together_share_one_entry_in_hand_until_each_is_acked(
+        consumer: Any) -> None:
     tp = TP("orders", 0)
     first, second = record_messages(tp, range(0, 3)), record_messages(tp, range(3, 5))
     track_all(consumer, first)
@@ -96,13 +101,9 @@ def test_records_dropped_unacknowledged_leave_nothing_in_hand() -> None:
     assert not consumer._unacked_messages
 
 
-def test_an_abandoned_batch_leaves_the_set_in_hand_unacknowledged(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_abandoned_batch_leaves_the_set_in_hand_unacknowledged(consumer: Any) -> None:
     """Still referenced (the agent holds it until its next batch), it would keep a
     rebalance waiting for acknowledgements that never come."""
-    app = create_app(Settings.from_env({"TABLE_STORE": "memory"}), agents=[], tables=[])
-    monkeypatch.setattr(app.topics, "acks_enabled_for", lambda topic: True)
-    consumer = app.consumer
     tp = TP("orders", 0)
     handled, abandoned = record_messages(tp, range(0, 3)), record_messages(tp, range(3, 6))
     track_all(consumer, handled)
