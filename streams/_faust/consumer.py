@@ -39,6 +39,7 @@ from mode import Service, ServiceT
 from mode.utils.queues import ThrowableQueue
 
 from streams._faust.events import RecordMessage
+from streams._faust.producers import IdempotentProducer
 
 
 class GapInterval(Protocol):
@@ -327,9 +328,11 @@ class HookedConsumer(AIOKafkaConsumer):
 
 
 class HookedTransport(AIOKafkaTransport):
-    """Faust's aiokafka transport; subclasses name their `HookedConsumer` as `Consumer`."""
+    """Faust's aiokafka transport with an idempotent producer; subclasses name their
+    `HookedConsumer` as `Consumer`."""
 
     Consumer = HookedConsumer
+    Producer = IdempotentProducer
 
 
 

@@ -411,6 +411,15 @@ INVENTORY: tuple[PrivateName, ...] = (
         upstream='a stop(timeout) on AIOKafkaProducer that gives up in-flight batches',
     ),
     PrivateName(
+        'faust.transport.drivers.aiokafka:Producer', '_settings_extra', 'override',
+        used_in='streams/_faust/producers.py IdempotentProducer._settings_extra',
+        why=('the worker producer is idempotent under at-least-once too: a batch retried '
+             'after a leader failover is written once'),
+        upstream='a producer_enable_idempotence setting',
+        signature='(self) -> Mapping[str, Any]',
+        source_sha256='a4c7bc41b63822236e4c9be1c49437d091f58c1b3a983eecabb7362a819aa8bd',
+    ),
+    PrivateName(
         'faust.transport.drivers.aiokafka:Producer', '_ensure_producer', 'call',
         used_in='streams/_faust/producers.py aiokafka_producer',
         why=("the started aiokafka producer behind Faust's, to hand it a batch's sink and "
