@@ -420,6 +420,15 @@ INVENTORY: tuple[PrivateName, ...] = (
         source_sha256='a4c7bc41b63822236e4c9be1c49437d091f58c1b3a983eecabb7362a819aa8bd',
     ),
     PrivateName(
+        'faust.transport.drivers.aiokafka:Producer', 'maybe_begin_transaction', 'override',
+        used_in='streams/_faust/producers.py IdempotentProducer.maybe_begin_transaction',
+        why=('a partition kept through a rebalance keeps its open transaction; beginning '
+             'another only logged an invalid state transition'),
+        upstream='maybe_begin_transaction doing what its docstring says',
+        signature='(self, transactional_id: str) -> None',
+        source_sha256='3457d161832d684e7c27e3f083a14b040c6df7cf716c573e982026b1b67e3c95',
+    ),
+    PrivateName(
         'faust.transport.drivers.aiokafka:Producer', '_ensure_producer', 'call',
         used_in='streams/_faust/producers.py aiokafka_producer',
         why=("the started aiokafka producer behind Faust's, to hand it a batch's sink and "

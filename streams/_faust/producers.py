@@ -7,11 +7,12 @@ from typing import Any
 
 from faust.transport.drivers.aiokafka import Producer
 
-from streams._faust.transactions import transaction_producer
+from streams._faust.transactions import in_transaction, transaction_producer
 
 
 class IdempotentProducer(Producer):
-    """Faust's aiokafka producer, idempotent under every processing guarantee.
+    """Faust's aiokafka producer, idempotent under every processing guarantee, and
+    beginning transactions only where none is open.
 
     Faust enables idempotence only under exactly-once. Without it, a batch whose
     acknowledgement was lost when its partition leader failed is retried and written
@@ -22,6 +23,20 @@ class IdempotentProducer(Producer):
 
     def _settings_extra(self) -> Mapping[str, Any]:
         return {"acks": "all", "enable_idempotence": True}
+
+    async def maybe_begin_transaction(self, transactional_id: str) -> None:
+        """Begin a transaction on `transactional_id`'s producer unless one is open, as
+        the name says (Faust's begins one regardless).
+
+        Faust calls it for every partition assigned at a rebalance, so for a partition
+        the worker kept, whose producer still had the transaction Faust began at the
+        last assignment, it logged "Exception in begin_transaction ... Invalid state
+        transition" and went on. Batch parts use an open transaction as they find it.
+        """
+        client = self._transaction_producers.get(transactional_id)
+        if client is not None and in_transaction(client):
+            return
+        await self.begin_transaction(transactional_id)
 
 
 async def aiokafka_producer(app: Any, transactional_id: str | None = None) -> Any:

@@ -265,6 +265,8 @@ def test_a_worker_keeping_its_partitions_replays_none_of_its_own_changes(
             assert active_records_replayed(a) == 0, (
                 "the first worker replayed changes it had written itself")
             wait_for_exact_counts(b, total)
+    # the partitions it kept kept their open transactions: none was begun again
+    assert "Exception in begin_transaction" not in (output_dir / "a.log").read_text()
 
 
 async def _records_at(bootstrap: str, topic: str, coordinates: set[tuple[int, int]]
