@@ -289,7 +289,7 @@ class Settings:
         "flight per broker: one waiting for quiet partitions (changelogs, the assignor's "
         "topic) holds back the fetch of busy ones for that long")
     gc_young_threshold: int = _env(
-        "GC_YOUNG_THRESHOLD", _int(0, 10_000_000), 200_000,
+        "GC_YOUNG_THRESHOLD", _int(0, 10_000_000), 500_000,
         "allocations between collections of Python's youngest generation in a worker "
         "(Python's default is 700, which costs a busy worker a third of its time; 0 keeps "
         "Python's thresholds). A collection scans the records a commit window holds: "

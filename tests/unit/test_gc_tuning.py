@@ -27,7 +27,7 @@ def test_young_threshold_comes_from_the_setting() -> None:
 
 def test_the_default_collects_far_less_often_than_python() -> None:
     set_collection_thresholds(Settings.from_env({}).gc_young_threshold)
-    assert gc.get_threshold()[0] == 200_000
+    assert gc.get_threshold()[0] == 500_000
 
 
 def test_zero_keeps_pythons_thresholds() -> None:
