@@ -2,7 +2,9 @@
 
 Read from Faust's objects (`app.assignor`, `app.tables` and its `recovery`) on a short
 interval; none of it needs the network. Counting a table's keys scans its RocksDB
-partitions, so that runs on a longer interval and never during a rebalance.
+partitions, so that runs on a longer interval (at least 10 s, and a hundred times as long
+as the last count took), lets the event loop run as it goes, and never runs during a
+rebalance.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
+from collections.abc import Callable
 from time import monotonic
 from typing import Any
 
@@ -24,11 +27,14 @@ from streams.observability.metrics import (
     TABLE_RECOVERY_REMAINING,
     replace_samples,
 )
+from streams.state.scan import count_keys
 
 log = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 1.0
 DEFAULT_KEYS_INTERVAL = 10.0
+#: The time between two key counts, at least, in multiples of the last count's.
+KEYS_COUNT_SPACING = 100
 
 
 def partition_counts(actives: Any, standbys: Any) -> dict[tuple[str, str], int]:
@@ -66,14 +72,17 @@ def refresh_recovery(app: Any) -> None:
     TABLE_RECOVERING.set(1 if app.tables.recovery.in_recovery else 0)
 
 
-def refresh_table_keys(app: Any) -> None:
-    """Key count of every table in the partitions this worker serves (a full scan)."""
+async def refresh_table_keys(app: Any, settled: Callable[[], bool]) -> None:
+    """Key count of every table in the partitions this worker serves (a full scan that
+    lets the event loop run; given up when `settled()` turns false)."""
     for name, table in list(app.tables.items()):
         try:
-            count = len(table)
+            count = await count_keys(table, still_wanted=settled)
         except Exception as exc:  # a partition closed under us: count again next time
             log.debug("could not count keys of table %s: %r", name, exc)
             continue
+        if count is None:
+            return
         TABLE_KEYS.labels(name).set(count)
     TABLE_KEYS_UPDATED.set(time.time())
 
@@ -90,21 +99,27 @@ class WorkerStateWatch(Sensor):
 
     @Service.task
     async def _watch(self) -> None:
-        keys_counted_at = float("-inf")
+        next_count = float("-inf")
         failed = False
         while not self.should_stop:
             try:
                 self.refresh()
-                settled = not (self.app.rebalancing or self.app.tables.recovery.in_recovery)
-                if settled and monotonic() - keys_counted_at >= self.keys_interval:
-                    refresh_table_keys(self.app)
-                    keys_counted_at = monotonic()
+                if self._settled() and monotonic() >= next_count:
+                    started = monotonic()
+                    await refresh_table_keys(self.app, self._settled)
+                    # a count takes time in proportion to the tables: at most a
+                    # hundredth of the worker's, however large they grow
+                    next_count = monotonic() + max(
+                        self.keys_interval, KEYS_COUNT_SPACING * (monotonic() - started))
             except Exception:
                 # Metrics must never stop the worker; say so once, not every second.
                 log.log(logging.DEBUG if failed else logging.WARNING,
                         "refreshing worker state metrics failed", exc_info=True)
                 failed = True
             await self.sleep(self.interval)
+
+    def _settled(self) -> bool:
+        return not (self.app.rebalancing or self.app.tables.recovery.in_recovery)
 
     def refresh(self) -> None:
         """Partitions and recovery progress (cheap: in-memory state only)."""

@@ -12,8 +12,9 @@ UTF-8 that is the order of the strings themselves.
 
 from __future__ import annotations
 
+import asyncio
 import heapq
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from streams._faust import store as faust_store
@@ -45,6 +46,40 @@ def scan(table: Any, start: bytes = b"", *, partitions: list[int] | None = None,
     wanted = active_partitions(table) if partitions is None else partitions
     iterators = [_db_scan(dbs[p], start) for p in wanted if p in dbs]
     yield from heapq.merge(*iterators, key=lambda item: item[0])
+
+
+async def count_keys(table: Any, *, still_wanted: Callable[[], bool] = lambda: True,
+                     chunk: int = 10_000) -> int | None:
+    """The keys of `table` in the partitions this worker is active for (what `len(table)`
+    counts), the event loop let run after every `chunk` keys; None if `still_wanted()`
+    turned false meanwhile (a rebalance: the partitions may be closing).
+
+    Counting means reading every key: `len(table)` held the event loop for the whole
+    table (about a second per million keys), long enough to miss heartbeats and delay
+    every batch on a large table.
+    """
+    store = table.data
+    dbs = partition_dbs(store)
+    if dbs is None:
+        return len(store.data)
+    count = 0
+    for partition in active_partitions(table):
+        db = dbs.get(partition)
+        if db is None:
+            continue
+        iterator = db.iter()
+        iterator.seek(b"")
+        while iterator.valid():
+            for _ in range(chunk):
+                if not iterator.valid():
+                    break
+                if iterator.key() != OFFSET_KEY:
+                    count += 1
+                iterator.next()
+            await asyncio.sleep(0)
+            if not still_wanted():
+                return None
+    return count
 
 
 def decode_value(table: Any, value: Any) -> Any:

@@ -1,9 +1,13 @@
 """RocksDB tables open their databases with a bloom filter on the memtable: keys never
-written read as absent, and every written key still reads back."""
+written read as absent, and every written key still reads back. Their keys are counted
+without holding the event loop."""
 
+import asyncio
 from pathlib import Path
 
 import faust
+import pytest
+from faust.types import TP
 
 from streams import PerKeyTable, Settings, create_app
 from streams._faust.store import (
@@ -13,6 +17,7 @@ from streams._faust.store import (
     read_partition,
     write,
 )
+from streams.state.scan import count_keys
 from streams.state.writes import Change
 
 
@@ -27,11 +32,9 @@ def bound(name: str, store: str, tmp_path: Path) -> PerKeyTable[Totals]:
     return totals
 
 
-def test_rocksdb_tables_read_every_written_key_and_no_other(tmp_path: Path) -> None:
-    totals = bound("looked_up", "rocksdb", tmp_path)
+def written(totals: PerKeyTable[Totals], keys: list[str]) -> None:
+    """Key i gets Totals(events=i), in the store (as a commit window writes it)."""
     store = totals.faust_table.data
-    assert type(store.rocksdb_options) is PointLookupOptions
-    keys = [f"customer-{i}" for i in range(5_000)]
     changes = []
     for i, key in enumerate(keys):
         change = Change(totals.faust_table, totals.partition_of(key), key, Totals(events=i),
@@ -39,6 +42,14 @@ def test_rocksdb_tables_read_every_written_key_and_no_other(tmp_path: Path) -> N
         change.value_bytes = encode_value(store, change.value)
         changes.append(change)
     write(store, changes)
+
+
+def test_rocksdb_tables_read_every_written_key_and_no_other(tmp_path: Path) -> None:
+    totals = bound("looked_up", "rocksdb", tmp_path)
+    store = totals.faust_table.data
+    assert type(store.rocksdb_options) is PointLookupOptions
+    keys = [f"customer-{i}" for i in range(5_000)]
+    written(totals, keys)
 
     for i, key in enumerate(keys):
         assert read_partition(store, totals.partition_of(key), key,
@@ -52,3 +63,29 @@ def test_rocksdb_tables_read_every_written_key_and_no_other(tmp_path: Path) -> N
 def test_memory_tables_keep_their_store(tmp_path: Path) -> None:
     totals = bound("in_memory", "memory", tmp_path)
     assert not hasattr(totals.faust_table.data, "rocksdb_options")
+
+
+async def test_counting_keys_lets_the_event_loop_run_and_counts_what_len_counts(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    totals = bound("counted", "rocksdb", tmp_path)
+    table = totals.faust_table
+    written(totals, [f"customer-{i}" for i in range(25_000)])
+    topic = table.changelog_topic.get_topic_name()
+    monkeypatch.setattr(table.app.assignor, "assigned_actives",
+                        lambda: {TP(topic, 0), TP(topic, 2)})  # partition 1 is elsewhere
+    ticks = 0
+
+    async def tick() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    ticking = asyncio.ensure_future(tick())
+    try:
+        count = await count_keys(table, chunk=1_000)
+    finally:
+        ticking.cancel()
+    assert count == len(table) < 25_000
+    assert ticks >= count // 1_000  # the loop ran after every chunk
+    assert await count_keys(table, still_wanted=lambda: False, chunk=1_000) is None
