@@ -166,5 +166,8 @@ def run(bootstrap_servers: str | None = None) -> dict[str, Any]:
     for name in ("raw_aiokafka", "batch_agent", "plain_faust"):
         print(f"  {name:<14} {result[name + '_msgs_per_s']:>10,.0f} msg/s")
     print(f"  ours / plain Faust   {result['ours_vs_plain_faust']:.2f}x   (target >= 3x)")
-    print(f"  ours / raw aiokafka  {result['ours_vs_raw']:.2f}x   (target >= 0.5x)")
+    # the raw loop has no start-up to speak of while ours includes Faust's: the ratio of
+    # the rates between first and last record is P1's ours / raw (bench.bench_peers)
+    print(f"  ours / raw aiokafka  {result['ours_vs_raw']:.2f}x   (from process start, "
+          "Faust's start-up included; without it: P1 ours / raw in the peers benchmark)")
     return result
