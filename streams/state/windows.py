@@ -48,7 +48,7 @@ from faust.windows import HoppingWindow, TumblingWindow
 
 from streams._faust.codecs import register_codec
 from streams._faust.events import event_scope
-from streams._faust.store import partition_dbs
+from streams._faust.store import partition_dbs, tune_for_point_lookups
 from streams._faust.tables import track_window_expiry, tracked_window_keys
 from streams.errors import TableError
 from streams.processing.models import Message
@@ -290,6 +290,7 @@ class WindowedTable(KeyPlacement, Generic[V]):
             changelog.deleting = True
             changelog.config = {**(changelog.config or {}),
                                 "segment.ms": str(int(expires * 1000))}
+        tune_for_point_lookups(table.data)  # each new window of a key is read before set
         self._table = table
 
     @property

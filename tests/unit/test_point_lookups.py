@@ -9,7 +9,7 @@ import faust
 import pytest
 from faust.types import TP
 
-from streams import PerKeyTable, Settings, create_app
+from streams import PerKeyTable, Settings, Tumbling, WindowedTable, create_app
 from streams._faust.store import (
     PointLookupOptions,
     encode_key,
@@ -18,6 +18,7 @@ from streams._faust.store import (
     write,
 )
 from streams.state.scan import count_keys
+from streams.state.windows import encode_window_key
 from streams.state.writes import Change
 
 
@@ -58,6 +59,31 @@ def test_rocksdb_tables_read_every_written_key_and_no_other(tmp_path: Path) -> N
         absent = f"absent-{i}"
         assert read_partition(store, totals.partition_of(absent), absent,
                               encode_key(store, absent)) is None
+
+
+def test_windowed_rocksdb_tables_read_every_written_window_and_no_other(
+        tmp_path: Path) -> None:
+    windows = WindowedTable("windows_looked_up", value_type=int, default=int,
+                            window=Tumbling(60), register=False)
+    create_app(Settings.from_env({"TABLE_STORE": "rocksdb", "APP_ID": "unit-windows-looked-up",
+                                  "DATA_DIR": str(tmp_path)}), agents=[], tables=[windows])
+    table = windows.faust_table
+    store = table.data
+    assert type(store.rocksdb_options) is PointLookupOptions
+    written_keys = [(f"customer-{i}", (60.0 * i, 60.0 * i + 59.9)) for i in range(2_000)]
+    changes = []
+    for i, key in enumerate(written_keys):
+        change = Change(table, windows.partition_of(key[0]), key, i,
+                        encode_window_key(key[0], *key[1]))
+        change.value_bytes = encode_value(store, i)
+        changes.append(change)
+    write(store, changes)
+
+    for i, (key, change) in enumerate(zip(written_keys, changes, strict=True)):
+        assert read_partition(store, change.partition, key, change.key_bytes) == i
+        later = (key[0], (key[1][0] + 60.0, key[1][1] + 60.0))  # a window never written
+        assert read_partition(store, change.partition, later,
+                              encode_window_key(later[0], *later[1])) is None
 
 
 def test_memory_tables_keep_their_store(tmp_path: Path) -> None:
