@@ -344,7 +344,7 @@ def create_app(
     register_views(app)
     register_assignment(app)
     install_bulk_restore(app, threshold=settings.table_bulk_restore_min_records)
-    install_monitoring(app)
+    install_monitoring(app, recovery_log_interval=settings.table_recovery_log_interval_s)
     policy = AccessPolicy.from_settings(settings, settings.web_host,
                                         open_paths=WORKER_OPEN_PATHS)
     web_app = cast(Any, app.web).web_app  # Faust's aiohttp application

@@ -260,6 +260,10 @@ class Settings:
         "TABLE_BULK_RESTORE_MIN_RECORDS", _int(0, 10**15), 1_000,
         "changelog records left to restore from which a worker restores its active RocksDB "
         "table partitions in bulk; fewer are read by Faust's per-record recovery")
+    table_recovery_log_interval_s: float = _env(
+        "TABLE_RECOVERY_LOG_INTERVAL_S", _float(0.1, 3600), 5.0,
+        "while a worker restores table partitions from their changelogs, seconds between "
+        "its progress lines (one per table: records done and left, records/s)")
     topic_partitions: int = _env(
         "TOPIC_PARTITIONS", _int(1, 10000), 3, "partitions of topics the app creates")
     topic_replication: int = _env(

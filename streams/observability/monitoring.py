@@ -27,21 +27,24 @@ from streams.observability.broker import BrokerWatch
 from streams.observability.progress import register_progress
 from streams.observability.sensor import PlatformSensor
 from streams.observability.state import WorkerStateWatch
-from streams.state.recovery import RecoveryProgress
+from streams.state.recovery import DEFAULT_LOG_INTERVAL, RecoveryProgress
 
 __all__ = ["install_monitoring", "metrics_page", "monitoring_problems", "prometheus_text"]
 
 _ATTRIBUTE = "platform_broker_watch"
 
 
-def install_monitoring(app: Any) -> None:
-    """Add the platform's sensors to `app` (a Faust app not started yet)."""
+def install_monitoring(app: Any, *, recovery_log_interval: float = DEFAULT_LOG_INTERVAL) -> None:
+    """Add the platform's sensors to `app` (a Faust app not started yet).
+
+    `recovery_log_interval`: seconds between the progress lines of a table restore.
+    """
     if getattr(app, _ATTRIBUTE, None) is not None:
         return  # installed already: sensors added twice would count everything twice
     watch = BrokerWatch(app, progress=register_progress(app))
     app.sensors.add(PlatformSensor())
     app.sensors.add(WorkerStateWatch(app))
-    app.sensors.add(RecoveryProgress(app))
+    app.sensors.add(RecoveryProgress(app, log_interval=recovery_log_interval))
     app.sensors.add(watch)
     setattr(app, _ATTRIBUTE, watch)
 

@@ -78,7 +78,10 @@ def test_worker_without_data_dir_restores_every_key_from_the_changelog(
     worker = WorkerProcess(ROOT, counts_env(kafka_bootstrap, app_id, topic, data_dir,
                                             TOPIC_PARTITIONS=str(PARTITIONS),
                                             TABLE_BULK_RESTORE_MIN_RECORDS=str(10**12),
-                                            COMMIT_INTERVAL_MS="0"),
+                                            COMMIT_INTERVAL_MS="0",
+                                            # A restore of a few seconds shows progress
+                                            # lines when they come every second.
+                                            TABLE_RECOVERY_LOG_INTERVAL_S="1"),
                            log_path=log_path)
     with worker:
         worker.wait_ready()
