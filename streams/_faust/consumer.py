@@ -1,6 +1,6 @@
 """Faust's aiokafka consumer, with the private steps the platform changes turned into hooks.
 
-`HookedConsumer` overrides three private methods of Faust's consumer and one of its
+`HookedConsumer` overrides four private methods of Faust's consumer and one of its
 consumer thread:
 
 - `_drain_messages`, Faust's fetch loop (faust-streaming 0.15, copied, with Faust's
@@ -16,6 +16,7 @@ consumer thread:
   first. Faust's own gap bookkeeping is left to `admit_sources`. Before each fetch it
   awaits `before_fetch` and `wait_for_room`.
 - `_new_offset`, Faust's next offset to commit: consults `may_commit` first.
+- `_commit_offsets`, Faust's commit: a commit that failed is not recorded as made.
 - `_new_consumer_thread`: `BrokerHighwaterThread`, whose `_highwaters` asks the broker
   and whose `_create_worker_consumer` sets the fetch long-poll (`fetch_max_wait_ms`).
 
@@ -181,6 +182,26 @@ class HookedConsumer(AIOKafkaConsumer):
         if acked and not self.may_commit(tp, min(acked), self._committed_offset[tp]):
             return None
         return super()._new_offset(tp)
+
+    async def _commit_offsets(self, offsets: Mapping[TP, int],
+                              start_new_transaction: bool = True) -> bool:
+        """Faust's commit, except that a commit that failed is not recorded as made.
+
+        Faust records `offsets` as this consumer's committed offsets whatever the commit
+        returned; the one failure it survives is "already rebalanced". The commit rule's
+        base (`may_commit`) was then an offset the group never committed, and it stays so
+        when the partition comes back with nothing committed (Faust's seek leaves the
+        known offset alone where the broker has none): acknowledgements below it looked
+        committable. The dashboard and the lag showed the failed commit too.
+        """
+        known = self._committed_offset
+        before = {tp: known.get(tp) for tp in offsets}
+        did_commit = await super()._commit_offsets(offsets, start_new_transaction)
+        if not did_commit:
+            for tp, offset in offsets.items():
+                if known.get(tp) == offset:  # not moved by a seek meanwhile
+                    known[tp] = before[tp]
+        return did_commit
 
     def _new_consumer_thread(self) -> AIOKafkaConsumerThread:
         return BrokerHighwaterThread(self, loop=self.loop, beacon=self.beacon)

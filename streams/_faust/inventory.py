@@ -70,6 +70,17 @@ INVENTORY: tuple[PrivateName, ...] = (
         source_sha256='1d2c7ea89a7ad4f1a216c1d51936e569162cd66bd56f889e13fd29c910b58eb0',
     ),
     PrivateName(
+        'faust.transport.consumer:Consumer', '_commit_offsets', 'override',
+        used_in='streams/_faust/consumer.py HookedConsumer._commit_offsets',
+        why=('Faust records the offsets as committed even when the commit failed ("already '
+             "rebalanced\"): the commit rule's base was then an offset the group never "
+             'committed'),
+        upstream='recording a commit only when it was made',
+        signature=('(self, offsets: Mapping[faust.types.tuples.TP, int], '
+                   'start_new_transaction: bool = True) -> bool'),
+        source_sha256='1a6979904118844111259d182ca1c6e92ccc16364ccbe55c58e59d6e254a7adb',
+    ),
+    PrivateName(
         'faust.transport.consumer:Consumer', '_acked', 'read',
         used_in='streams/_faust/consumer.py HookedConsumer._new_offset',
         why='the lowest acknowledged offset, for `may_commit`',
@@ -77,10 +88,11 @@ INVENTORY: tuple[PrivateName, ...] = (
     ),
     PrivateName(
         'faust.transport.consumer:Consumer', '_committed_offset', 'read, write',
-        used_in=('streams/_faust/consumer.py HookedConsumer._new_offset, committed_offsets, '
-                 'seek_while_flow_stopped'),
+        used_in=('streams/_faust/consumer.py HookedConsumer._new_offset, _commit_offsets, '
+                 'committed_offsets, seek_while_flow_stopped'),
         why=("the commit rule's base; commit rounds that moved an offset are timed; a seek "
-             "while the flow is stopped must not set it back (a copy of `perform_seek`)"),
+             "while the flow is stopped must not set it back (a copy of `perform_seek`); "
+             'a failed commit must not set it'),
         upstream='a public view of the committed offsets',
     ),
     PrivateName(

@@ -92,6 +92,46 @@ def test_a_seek_while_the_flow_is_stopped_keeps_a_newer_commit(
     assert consumer._new_offset(SOURCE) == 30, "committed by the revoke, not repeated"
 
 
+@pytest.fixture
+def broker_commits(monkeypatch: pytest.MonkeyPatch,
+                   consumer: BatchingConsumer) -> list[bool]:
+    """What the broker answers to each commit, in turn (True: made; False: Faust's
+    "already rebalanced", the one failure it survives)."""
+    answers: list[bool] = []
+
+    async def commit(self: AIOKafkaConsumer, offsets: Mapping[TP, int]) -> bool:
+        return answers.pop(0)
+
+    async def flush() -> None:
+        return None
+
+    monkeypatch.setattr(AIOKafkaConsumer, "_commit", commit)
+    monkeypatch.setattr(AIOKafkaConsumer, "assignment", lambda self: {SOURCE})
+    monkeypatch.setattr(consumer.app.producer, "flush", flush)
+    return answers
+
+
+@pytest.mark.parametrize("committed", [{SOURCE: None}])
+def test_a_failed_commit_is_not_taken_as_the_base_of_the_next(
+        consumer: BatchingConsumer, broker_commits: list[bool]) -> None:
+    seek_to_committed(consumer)  # nothing committed: from offset 0
+    consumer._acked[SOURCE].extend(range(0, 10))
+    assert consumer._new_offset(SOURCE) == 10
+    broker_commits.append(False)
+    assert not asyncio.run(consumer._commit_offsets({SOURCE: 10}))
+    assert consumer.committed_offsets()[SOURCE] is None, "the commit of 10 failed"
+    # the partition comes back, still with nothing committed; a later batch (5..9)
+    # finishes before the one holding 0..4
+    seek_to_committed(consumer)
+    consumer._acked[SOURCE].extend(range(5, 10))
+    assert consumer._new_offset(SOURCE) is None, "0..4 were never acknowledged"
+    consumer._acked[SOURCE].extend(range(0, 5))
+    assert consumer._new_offset(SOURCE) == 10
+    broker_commits.append(True)
+    assert asyncio.run(consumer._commit_offsets({SOURCE: 10}))
+    assert consumer.committed_offsets()[SOURCE] == 10
+
+
 def test_the_worker_consumer_long_polls_for_fetch_max_wait_ms() -> None:
     """Faust fixes the fetch long-poll at 1.5 s; a fetch of quiet partitions then held back
     the next fetch of busy ones that long. The worker's aiokafka consumer takes the
