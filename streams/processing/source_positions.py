@@ -58,6 +58,13 @@ class SourcePositions:
         if self._generations.get(tp) != generation:
             self._order.expect(tp, await self._broker.committed(tp))
             self._generations[tp] = generation
+        first = events[0].message.offset
+        if self._order.expected(tp) == first and [
+                event.message.offset for event in events] == list(
+                    range(first, first + len(events))):
+            # the common case, checked without an await per record: each at its place
+            self._order.expect(tp, first + len(events))
+            return events
         # after a hole the rest is dropped: nothing of it is the missing record
         return [event for event in events
                 if await self._order.admit(tp, event.message.offset)]

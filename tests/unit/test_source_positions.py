@@ -96,3 +96,12 @@ def test_a_record_not_delivered_is_fetched_again_and_nothing_passes_it() -> None
     assert positions.take(16, 17) == []
     assert positions.take(12, 13, 14) == [12, 13, 14]
     assert positions.take(15) == [15]
+
+
+def test_a_record_delivered_twice_inside_a_part_is_dropped_and_a_hole_after_it_found(
+) -> None:
+    positions = Positions(FakeBroker(committed=10, records=list(range(100))))
+    # as many offsets as 10..13 would be, but 11 twice and 12 missing
+    assert positions.take(10, 11, 11, 13) == [10, 11]
+    assert positions.seeks == [(SOURCE, 12)]
+    assert positions.take(12, 13, 14) == [12, 13, 14]
