@@ -175,6 +175,43 @@ class _Encoded:
         return len(self.key or b"") + len(self.value or b"")
 
 
+@dataclass(slots=True)
+class _SentChunk:
+    """Consecutive records of one partition, sent as one record batch: the batch's future,
+    or the error that kept it from being sent."""
+
+    partition: int
+    records: list[tuple[int, _Encoded]]
+    future: asyncio.Future[Any] | Exception
+
+
+async def _sent_or_error(sending: Awaitable[asyncio.Future[Any]]
+                         ) -> asyncio.Future[Any] | Exception:
+    try:
+        return await sending
+    except Exception as exc:
+        return exc
+
+
+def _nth_record(batch: asyncio.Future[Any], n: int) -> asyncio.Future[Any]:
+    """A future of the `n`th record of a record batch: the batch's metadata at its offset."""
+    record: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+    def settle(done: asyncio.Future[Any]) -> None:
+        if record.done():
+            return
+        if done.cancelled():
+            record.cancel()
+        elif (error := done.exception()) is not None:
+            record.set_exception(error)
+        else:
+            metadata = done.result()
+            record.set_result(metadata._replace(offset=metadata.offset + n))
+
+    batch.add_done_callback(settle)
+    return record
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, datetime.datetime | datetime.date | datetime.time):
         return value.isoformat()
@@ -431,18 +468,22 @@ class Publisher:
     ) -> list[Delivery | PublishError]:
         """Publish many records at once; return one result per record, in order.
 
-        Records are handed to the producer without waiting for each other, so they share
-        batches. A record that fails is returned as its `PublishError`; the others are still
-        written. Retried records may land after records given later. A topic-level failure
-        (unknown topic, no broker) raises instead, and then nothing was written.
+        The records of each partition are handed to the producer as record batches, in
+        order, with one future per batch rather than one per record (aiokafka's
+        `send_batch`; a per-record send cost more than the JSON encoding). A record of half
+        `PUBLISH_MAX_BATCH_BYTES` or `PUBLISH_MAX_REQUEST_BYTES` or more is sent on its own,
+        so the producer's size limit refuses it as `publish` would. A batch that fails is
+        sent again record by record, with the retries of `publish`. A record that fails is
+        returned as its `PublishError`; the others are still written. Retried records may
+        land after records given later. A topic-level failure (unknown topic, no broker)
+        raises instead, and then nothing was written.
         """
         started = time.monotonic()
-        producer = self.producer
+        self.producer  # noqa: B018 - raises when not started
         partitions = await self.partitions_for(topic)
         results: list[Delivery | PublishError | None] = []
-        sent: list[tuple[int, _Encoded]] = []
+        by_partition: dict[int, list[tuple[int, _Encoded]]] = {}
         choose = self._partitioner.partition
-        send = producer.send
         for index, item in enumerate(records):
             try:
                 record = self._encode(topic, item.value, item.key, item.headers, item.partition)
@@ -453,28 +494,32 @@ class Publisher:
             target = record.partition
             if target is None:
                 target = choose(topic, record.key, partitions)
-            try:
-                record.future = await send(
-                    topic, record.value, key=record.key, partition=target,
-                    headers=record.headers)
-            except Exception as exc:
-                if not _retriable(exc):
-                    results[index] = self._failed(topic, exc, 1, retriable=False)
-                    continue
-            sent.append((index, record))
+            by_partition.setdefault(target, []).append((index, record))
         PRODUCER_RECORDS_PER_REQUEST.observe(len(results))
+        sent: list[_SentChunk] = []
+        for partition, items in by_partition.items():
+            sent += await self._send_in_batches(topic, partition, items)
         await self._wait_for_acks(started)
 
         retry: list[tuple[int, _Encoded]] = []
         ok_bytes = 0
-        for index, record in sent:
-            future = record.future
-            if future is not None and future.done() and future.exception() is None:
-                meta = future.result()
-                results[index] = Delivery(topic, meta.partition, meta.offset)
-                ok_bytes += record.size
-            else:
-                retry.append((index, record))
+        for chunk in sent:
+            future = chunk.future
+            if isinstance(future, Exception):
+                if not _retriable(future):
+                    for index, _ in chunk.records:
+                        results[index] = self._failed(topic, future, 1, retriable=False)
+                    continue
+            elif future.done() and future.exception() is None:
+                base = future.result().offset
+                for n, (index, record) in enumerate(chunk.records):
+                    results[index] = Delivery(topic, chunk.partition, base + n)
+                    ok_bytes += record.size
+                continue
+            elif not future.done():  # past the deadline: wait on, never send again
+                for n, (_, record) in enumerate(chunk.records):
+                    record.future = _nth_record(future, n)
+            retry += chunk.records
         if retry:
             outcomes = await asyncio.gather(
                 *(self._deliver(topic, record, started, attempts=1) for _, record in retry),
@@ -619,6 +664,37 @@ class Publisher:
             await admin.close()
         log.info("created topic %s (%d partitions, replication %d)", topic,
                  self.settings.topic_partitions, self.settings.topic_replication)
+
+    async def _send_in_batches(self, topic: str, partition: int,
+                               items: list[tuple[int, _Encoded]]) -> list[_SentChunk]:
+        """Hand `items` (records of `partition`, in order) to the producer as record
+        batches. A record of half the batch or request size limit or more goes alone
+        through `send`, whose size check (the request limit) applies to it; the smaller
+        ones cannot exceed it."""
+        producer = self.producer
+        limit = min(self.config.max_batch_bytes, self.config.max_request_bytes) // 2
+        chunks: list[_SentChunk] = []
+        batch, first = producer.create_batch(), 0
+
+        async def send_batch(end: int) -> None:
+            if end > first:
+                chunks.append(_SentChunk(partition, items[first:end], await _sent_or_error(
+                    producer.send_batch(batch, topic, partition=partition))))
+
+        for n, (_, record) in enumerate(items):
+            if record.size >= limit:
+                await send_batch(n)
+                chunks.append(_SentChunk(partition, items[n:n + 1], await _sent_or_error(
+                    producer.send(topic, record.value, key=record.key, partition=partition,
+                                  headers=record.headers))))
+                batch, first = producer.create_batch(), n + 1
+                continue
+            while batch.append(key=record.key, value=record.value, timestamp=None,
+                               headers=record.headers) is None:
+                await send_batch(n)
+                batch, first = producer.create_batch(), n
+        await send_batch(len(items))
+        return chunks
 
     async def _wait_for_acks(self, started: float) -> None:
         remaining = started + self.config.deadline_s - time.monotonic()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
+from dataclasses import dataclass
 from typing import Any
 
 from aiokafka.structs import RecordMetadata, TopicPartition
@@ -33,8 +34,30 @@ class _Client:
         return _Metadata(self.topics)
 
 
+@dataclass(frozen=True)
+class SendRefused:
+    """An outcome: `send_batch` raises `error` itself (the batch was never queued)."""
+
+    error: Exception
+
+
+class FakeBatch:
+    """aiokafka's `BatchBuilder` as Publisher uses it: refuses a record once full."""
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.records: list[tuple[Any, Any, Any]] = []
+
+    def append(self, *, key: Any, value: Any, timestamp: Any, headers: Any) -> object | None:
+        if len(self.records) >= self.capacity:
+            return None
+        self.records.append((key, value, headers))
+        return object()
+
+
 class FakeProducer:
-    """Each `send` takes the next outcome: OK, HOLD, or an exception (raised by the future)."""
+    """Each `send` or `send_batch` takes the next outcome: OK, HOLD, or an exception (raised
+    by the future)."""
 
     def __init__(self, outcomes: list[Any] | None = None, topics: dict[str, int] | None = None):
         self.outcomes = deque(outcomes or [])
@@ -43,6 +66,8 @@ class FakeProducer:
         self.held: list[asyncio.Future[RecordMetadata]] = []
         self.options: dict[str, Any] = {}
         self._offsets: dict[int, int] = {}
+        self.batch_records = 1000  # records a batch from create_batch takes
+        self.batches: list[int] = []  # the record count of each send_batch
 
     def __call__(self, **options: Any) -> FakeProducer:
         self.options = options
@@ -76,14 +101,36 @@ class FakeProducer:
             future.set_exception(outcome)
         return future
 
+    def create_batch(self) -> FakeBatch:
+        return FakeBatch(self.batch_records)
+
+    async def send_batch(self, batch: FakeBatch, topic: str, *,
+                         partition: int) -> asyncio.Future[RecordMetadata]:
+        """One outcome for the whole batch; its records are in `sent` like single sends."""
+        self.batches.append(len(batch.records))
+        for key, value, headers in batch.records:
+            self.sent.append({"topic": topic, "value": value, "key": key,
+                              "partition": partition, "headers": headers})
+        outcome = self.outcomes.popleft() if self.outcomes else OK
+        future: asyncio.Future[RecordMetadata] = asyncio.get_running_loop().create_future()
+        if outcome == OK:
+            future.set_result(self._metadata(topic, partition, len(batch.records)))
+        elif outcome == HOLD:
+            self.held.append(future)
+        elif isinstance(outcome, SendRefused):
+            raise outcome.error
+        else:
+            future.set_exception(outcome)
+        return future
+
     def release(self) -> None:
         """Acknowledge the oldest held record."""
         future = self.held.pop(0)
         future.set_result(self._metadata("t", 0))
 
-    def _metadata(self, topic: str, partition: int) -> RecordMetadata:
+    def _metadata(self, topic: str, partition: int, count: int = 1) -> RecordMetadata:
         offset = self._offsets.get(partition, 0)
-        self._offsets[partition] = offset + 1
+        self._offsets[partition] = offset + count
         return RecordMetadata(topic, partition, TopicPartition(topic, partition), offset,
                               -1, -1, 0)
 
