@@ -2,7 +2,8 @@
 
 Both producers get the same 500,000 keyed JSON messages of about 200 bytes, the same
 producer options (acks=all, idempotence, batch size, linger) and a topic of their own with
-3 partitions, in the same run. Target: Publisher at >= 0.9x the raw producer's rate.
+3 partitions, in the same run. Target: Publisher at >= 0.9x the raw producer's rate. The
+HTTP part runs with the producer service's garbage-collection thresholds.
 
     python -c "import bench.bench_producer as b; b.run('127.0.0.1:9092')"
 """
@@ -10,6 +11,7 @@ producer options (acks=all, idempotence, batch size, linger) and a topic of thei
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import socket
 import statistics
@@ -22,6 +24,7 @@ from aiohttp import web
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from streams.gc_tuning import set_collection_thresholds
 from streams.kafka.publisher import Outgoing, Publisher, PublisherConfig
 from streams.settings import Settings
 from streams.web.producer_service import create_producer_web_app
@@ -126,7 +129,13 @@ async def _run(bootstrap_servers: str) -> dict[str, float]:
         for _ in range(ROUNDS):
             raws.append(await _raw(bootstrap_servers, options))
             ours.append(await _ours(publisher, bootstrap_servers))
-        http = await _http(publisher, bootstrap_servers)
+        # as the producer service runs (streams.web.producer_service.run_producer_service)
+        thresholds = gc.get_threshold()
+        set_collection_thresholds(settings.gc_young_threshold)
+        try:
+            http = await _http(publisher, bootstrap_servers)
+        finally:
+            gc.set_threshold(*thresholds)
     raw_rate, our_rate = statistics.median(raws), statistics.median(ours)
     return {"raw_aiokafka_msgs_per_s": raw_rate, "publisher_msgs_per_s": our_rate,
             "ratio": our_rate / raw_rate, "http_msgs_per_s": http,

@@ -1,4 +1,4 @@
-"""How often Python's cyclic garbage collector runs in a worker.
+"""How often Python's cyclic garbage collector runs in a worker and the producer service.
 
 A worker allocates several container objects per record (the fetched record, Faust's
 message and event, the platform `Message`, the decoded value), and holds tens of thousands
@@ -8,7 +8,8 @@ survive into the older generations, and full collections keep scanning them: tha
 worker a third of its time at 25,000 records/s (measured with the P1 and P7 benchmarks in
 docs/guide/performance.md). Almost none of these objects are in reference cycles: they are
 freed by reference counting as soon as their batch is done, so collecting less often
-frees the same memory, later by a few milliseconds.
+frees the same memory, later by a few milliseconds. The producer service holds each
+request's records until they are acknowledged, and is tuned the same way.
 """
 
 from __future__ import annotations

@@ -295,7 +295,8 @@ class Settings:
     gc_young_threshold: int = _env(
         "GC_YOUNG_THRESHOLD", _int(0, 10_000_000), 500_000,
         "allocations between collections of Python's youngest generation in a worker "
-        "(Python's default is 700, which costs a busy worker a third of its time; 0 keeps "
+        "and the producer service (Python's default is 700, which costs a busy worker a "
+        "third of its time; 0 keeps "
         "Python's thresholds). A collection scans the records a commit window holds: "
         "below the objects of a busy second's window, it scans them several times over")
     flush_max_retries: int = _env(

@@ -1,4 +1,4 @@
-"""The worker's garbage-collection thresholds (streams.gc_tuning)."""
+"""The garbage-collection thresholds of a worker and the producer service (streams.gc_tuning)."""
 
 from __future__ import annotations
 
@@ -41,3 +41,20 @@ def test_objects_alive_at_startup_are_left_out_of_later_collections() -> None:
     freeze_startup_objects()
     assert gc.get_freeze_count() > 0
     assert not any(obj is survivor for obj in gc.get_objects())
+
+
+def test_the_producer_service_collects_as_seldom_as_a_worker(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from streams.web import producer_service
+
+    seen: list[int] = []
+
+    async def serve(settings: Settings, config: object) -> int:
+        seen.append(gc.get_threshold()[0])
+        return 0
+
+    monkeypatch.setattr(producer_service, "serve", serve)
+    settings = Settings.from_env({"GC_YOUNG_THRESHOLD": "300000"})
+    assert producer_service.run_producer_service(settings) == 0
+    assert seen == [300_000]
+    assert gc.get_freeze_count() > 0, "start-up objects are out of the collector's reach"
