@@ -296,9 +296,9 @@ class Settings:
         "GC_YOUNG_THRESHOLD", _int(0, 10_000_000), 500_000,
         "allocations between collections of Python's youngest generation in a worker "
         "and the producer service (Python's default is 700, which costs a busy worker a "
-        "third of its time; 0 keeps "
-        "Python's thresholds). A collection scans the records a commit window holds: "
-        "below the objects of a busy second's window, it scans them several times over")
+        "third of its time; 0 keeps Python's thresholds). A collection scans the records "
+        "a commit window holds: below the objects of a busy second's window, it scans "
+        "them several times over")
     flush_max_retries: int = _env(
         "FLUSH_MAX_RETRIES", _int(0, 100), 3, "handler retries before dead-lettering")
     retry_backoff_ms: int = _env(

@@ -51,6 +51,7 @@ from streams.backoff import Backoff
 from streams.errors import BrokerUnreachableError, PublishError, SettingsError, UnknownTopicError
 from streams.kafka.client_options import client_options
 from streams.kafka.partitioner import Partitioner
+from streams.kafka.record_batches import filled_batches
 from streams.observability.metrics import (
     PRODUCER_BYTES,
     PRODUCER_ERRORS,
@@ -674,26 +675,26 @@ class Publisher:
         producer = self.producer
         limit = min(self.config.max_batch_bytes, self.config.max_request_bytes) // 2
         chunks: list[_SentChunk] = []
-        batch, first = producer.create_batch(), 0
+        first = 0  # of the records not sent yet
 
-        async def send_batch(end: int) -> None:
-            if end > first:
-                chunks.append(_SentChunk(partition, items[first:end], await _sent_or_error(
-                    producer.send_batch(batch, topic, partition=partition))))
+        async def send_small(end: int) -> None:
+            nonlocal first
+            batched = ((record.key, record.value, record.headers)
+                       for _, record in items[first:end])
+            for batch, count in filled_batches(producer, batched):
+                chunks.append(_SentChunk(partition, items[first:first + count],
+                                         await _sent_or_error(producer.send_batch(
+                                             batch, topic, partition=partition))))
+                first += count
 
         for n, (_, record) in enumerate(items):
             if record.size >= limit:
-                await send_batch(n)
+                await send_small(n)
                 chunks.append(_SentChunk(partition, items[n:n + 1], await _sent_or_error(
                     producer.send(topic, record.value, key=record.key, partition=partition,
                                   headers=record.headers))))
-                batch, first = producer.create_batch(), n + 1
-                continue
-            while batch.append(key=record.key, value=record.value, timestamp=None,
-                               headers=record.headers) is None:
-                await send_batch(n)
-                batch, first = producer.create_batch(), n
-        await send_batch(len(items))
+                first = n + 1
+        await send_small(len(items))
         return chunks
 
     async def _wait_for_acks(self, started: float) -> None:

@@ -12,7 +12,7 @@ partition to its open transaction) apply as for single sends.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -56,14 +56,23 @@ async def send_batches(producer: BatchProducer, topic: str, records: Iterable[Re
         by_partition.setdefault(record[0], []).append(record)
     sent = []
     for partition, items in by_partition.items():
-        batch = producer.create_batch()
-        count = 0
-        for _, key, value, headers in items:
-            while batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
-                sent.append(SentBatch(partition, count, await producer.send_batch(
-                    batch, topic, partition=partition)))
-                batch, count = producer.create_batch(), 0
-            count += 1
-        sent.append(SentBatch(partition, count,
-                              await producer.send_batch(batch, topic, partition=partition)))
+        for batch, count in filled_batches(
+                producer, ((key, value, headers) for _, key, value, headers in items)):
+            sent.append(SentBatch(partition, count, await producer.send_batch(
+                batch, topic, partition=partition)))
     return sent
+
+
+def filled_batches(producer: BatchProducer,
+                   records: Iterable[tuple[bytes | None, bytes | None, list[tuple[str, bytes]]]]
+                   ) -> Iterator[tuple[Any, int]]:
+    """`records` (key, value, headers) appended in order to the producer's record batches:
+    each batch with its record count, once it is full or the records end."""
+    batch, count = producer.create_batch(), 0
+    for key, value, headers in records:
+        while batch.append(key=key, value=value, timestamp=None, headers=headers) is None:
+            yield batch, count
+            batch, count = producer.create_batch(), 0
+        count += 1
+    if count:
+        yield batch, count
